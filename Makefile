@@ -1,0 +1,51 @@
+# The README's commands. Each target sets up what it needs from a fresh clone (idempotent).
+VENV ?= .venv
+PY := $(VENV)/bin/python
+READOUT := $(VENV)/bin/readout
+STAMP := $(VENV)/.installed
+EVAL_SET ?= ../shared/eval/dev.jsonl
+EVAL_STORE ?= .readout-eval
+
+# Nothing may reach a model hub at run time: the model is a verified local folder.
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export HF_HUB_DISABLE_TELEMETRY := 1
+export ANONYMIZED_TELEMETRY := False
+
+.PHONY: install run test lint eval lock clean
+
+install: $(STAMP)
+	@$(PY) -m index.model fetch >/dev/null
+
+$(STAMP): pyproject.toml constraints.txt scripts/install.sh
+	VENV=$(VENV) ./scripts/install.sh
+	@touch $@
+
+# Answers the demo question (building the bundled article's index if there is none yet),
+# then opens the chat when run from a terminal.
+run: install
+	$(READOUT) ask "What did Xi say about Taiwan?"
+	@if [ -t 0 ] && [ -t 1 ]; then $(READOUT) chat; fi
+
+test: install
+	$(PY) -m pytest
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy
+	$(VENV)/bin/hadolint Dockerfile
+
+# Scores the dev set on its own index of the bundled article, leaving ./.readout alone.
+eval: install
+	$(READOUT) index --store $(EVAL_STORE)
+	$(READOUT) eval --store $(EVAL_STORE) $(EVAL_SET)
+
+# Re-pin constraints.txt from the current virtualenv (after changing pyproject.toml).
+lock: install
+	@{ echo "# Exact versions CI tested: every install uses them (pip install -c constraints.txt)."; \
+	   echo "# Regenerate after changing pyproject.toml: make lock"; \
+	   $(PY) -m pip freeze --exclude-editable | grep -vi '^readout' | sed 's/+cpu//'; } > constraints.txt
+
+clean:
+	rm -rf $(VENV) $(EVAL_STORE) .pytest_cache .mypy_cache .ruff_cache

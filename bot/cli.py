@@ -1,0 +1,227 @@
+"""The ``readout`` command line: index, ask, quotes, show, eval, chat.
+
+A thin adapter like the chat adapters: parse arguments, call the engine, format the result.
+Known errors (``ReadoutError``) print one line and exit 1 (2 for bad input); anything else is
+a bug and keeps its traceback in the log, never on a person's screen in place of an answer.
+
+The JSON printed by ``readout ask --json`` is a contract other tools depend on
+(see ``retrieval.answer.Answer.to_json``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from bot import runtime
+from bot.render_text import render_answer, render_citations, render_paragraph
+from bot.settings import Settings
+from index.errors import ConfigError, CorpusError, QuestionError, ReadoutError
+
+log = logging.getLogger(__name__)
+
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def store_options(command: _F) -> _F:
+    """``--store`` / ``--chroma-url`` on every command that opens the index."""
+    command = click.option(
+        "--chroma-url",
+        metavar="URL",
+        help="Use the Chroma server at URL instead of a local folder (READOUT_CHROMA_URL).",
+    )(command)
+    command = click.option(
+        "--store",
+        type=click.Path(path_type=Path, file_okay=False),
+        help="Index folder (READOUT_STORE, default ./.readout).",
+    )(command)
+    return command
+
+
+def load_settings(store: Path | None = None, chroma_url: str | None = None) -> Settings:
+    """Settings from the environment, with command-line overrides applied."""
+    import dataclasses
+
+    settings = Settings.from_env()
+    if store is not None:
+        settings = dataclasses.replace(settings, store=store)
+    if chroma_url:
+        settings = dataclasses.replace(settings, chroma_url=chroma_url)
+    return settings
+
+
+@contextmanager
+def friendly_errors() -> Iterator[None]:
+    """Print known errors as one line; exit 2 for bad input, 1 otherwise."""
+    try:
+        yield
+    except (QuestionError, CorpusError, ConfigError) as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_USAGE)
+    except ReadoutError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_ERROR)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="readout")
+def main() -> None:
+    """readout answers questions about your documents by quoting them, with citations."""
+    try:
+        level = Settings.from_env().log_level
+    except ConfigError:
+        level = "WARNING"  # the command itself reports the bad settings
+    logging.basicConfig(
+        level=getattr(logging, level),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+@main.command("index")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@store_options
+def index_command(paths: tuple[Path, ...], store: Path | None, chroma_url: str | None) -> None:
+    """Index .txt/.md files or folders (default: the bundled article).
+
+    Re-running is incremental: unchanged files are not embedded again, and the index then
+    holds exactly the documents under PATHS.
+    """
+    with friendly_errors():
+        settings = load_settings(store, chroma_url)
+        report = runtime.build(settings, paths, show_progress=sys.stderr.isatty())
+    for skip in report.skipped:
+        click.echo(f"warning: skipped {skip.path}: {skip.reason}", err=True)
+    if not report.changed:
+        click.echo(f"Index v{report.version} is up to date: nothing to embed.")
+        return
+    click.echo(
+        f"Index v{report.version}: {report.paragraphs} paragraphs, {report.sentences} sentences "
+        f"({len(report.embedded)} documents embedded, {len(report.copied)} unchanged, "
+        f"{len(report.removed)} removed)."
+    )
+
+
+@main.command("ask")
+@click.argument("question", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object per question.")
+@store_options
+def ask_command(
+    question: str | None, as_json: bool, store: Path | None, chroma_url: str | None
+) -> None:
+    """Answer QUESTION with cited sentences from the documents.
+
+    With --json and no QUESTION, reads one question per line from stdin.
+    """
+    if question is None and not as_json:
+        raise click.UsageError('give a question, e.g. readout ask "What did Xi say about Taiwan?"')
+    with friendly_errors():
+        settings = load_settings(store, chroma_url)
+        if question is not None:
+            from retrieval.engine import validate_question
+
+            validate_question(question)  # refuse bad input before loading anything
+        engine = runtime.open_engine(settings)
+        if question is not None:
+            answer = engine.ask(question)
+            click.echo(json.dumps(answer.to_json(), ensure_ascii=False) if as_json else render_answer(answer))
+            return
+        for line in sys.stdin:
+            if not line.strip():
+                continue
+            try:
+                answer = engine.ask(line)
+            except QuestionError as exc:
+                click.echo(json.dumps({"question": line.strip()[:200], "error": str(exc)}))
+                continue
+            click.echo(json.dumps(answer.to_json(), ensure_ascii=False), nl=True)
+            sys.stdout.flush()
+
+
+@main.command("quotes")
+@click.argument("speaker")
+@click.option("--json", "as_json", is_flag=True, help="Print the citations as JSON.")
+@store_options
+def quotes_command(speaker: str, as_json: bool, store: Path | None, chroma_url: str | None) -> None:
+    """List every statement attributed to SPEAKER (e.g. `readout quotes xi`)."""
+    with friendly_errors():
+        engine = runtime.open_engine(load_settings(store, chroma_url))
+        citations = engine.quotes(speaker)
+        if as_json:
+            click.echo(json.dumps([c.to_json() for c in citations], ensure_ascii=False))
+            return
+        if not citations:
+            known = ", ".join(name for name, _ in engine.speakers()[:10]) or "nobody"
+            click.echo(f"No statements attributed to {speaker!r}. Speakers found: {known}.")
+            return
+        click.echo(render_citations(citations))
+
+
+@main.command("show")
+@click.argument("ref")
+@store_options
+def show_command(ref: str, store: Path | None, chroma_url: str | None) -> None:
+    """Print paragraph N (or DOC:N), e.g. `readout show 12`."""
+    with friendly_errors():
+        engine = runtime.open_engine(load_settings(store, chroma_url))
+        document, paragraph = engine.paragraph(ref)
+        click.echo(render_paragraph(document.doc_id, document.title, paragraph))
+
+
+@main.command("eval")
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@store_options
+def eval_command(file: Path, as_json: bool, store: Path | None, chroma_url: str | None) -> None:
+    """Score FILE.jsonl (the format of shared/eval/dev.jsonl) against the index."""
+    from retrieval.evaluation import evaluate, parse_cases
+
+    with friendly_errors():
+        try:
+            lines = file.read_text(encoding="utf-8").splitlines()
+        except OSError as exc:
+            raise CorpusError(f"cannot read {file} ({exc.strerror})") from exc
+        cases = parse_cases(lines)
+        engine = runtime.open_engine(load_settings(store, chroma_url))
+        report = evaluate(cases, engine.ask)
+    if as_json:
+        click.echo(json.dumps(report.to_json(), ensure_ascii=False))
+        return
+    click.echo(f"top-1 citation      {report.top1}/{report.answerable}")
+    click.echo(f"phrase hit          {report.phrase_hits}/{report.answerable}")
+    click.echo(f"abstained (unansw.) {report.abstained_correctly}/{report.unanswerable}")
+    click.echo(f"false abstentions   {report.false_abstentions}/{report.answerable}")
+    if report.failures:
+        click.echo("\nfailures:")
+    for result in report.failures:
+        expected = f"¶{','.join(map(str, result.case.paragraphs))}" if result.case.answerable else "abstain"
+        got = (
+            "abstained"
+            if result.answer.abstained
+            else ", ".join(f"¶{c.paragraph}" for c in result.answer.citations)
+        )
+        click.echo(f"  {result.case.case_id}: {result.case.question}  expected {expected}, got {got}")
+
+
+@main.command("chat")
+@store_options
+def chat_command(store: Path | None, chroma_url: str | None) -> None:
+    """An interactive session: type questions, get cited answers."""
+    from bot.chat import run_chat
+
+    with friendly_errors():
+        engine = runtime.open_engine(load_settings(store, chroma_url))
+    run_chat(engine)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

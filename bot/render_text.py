@@ -1,0 +1,43 @@
+"""Plain-text rendering of answers for the terminal: pure functions of the core's types."""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Sequence
+
+from index.corpus import Paragraph
+from retrieval.answer import Answer, Citation
+
+WIDTH = 100
+
+
+def render_answer(answer: Answer) -> str:
+    """The answer's sentences with their markers, then the numbered sources."""
+    body = textwrap.fill(answer.text, WIDTH)
+    if answer.abstained:
+        return body
+    sources = "\n".join(_source_line(c) for c in answer.citations)
+    return f"{body}\n\nSources:\n{sources}"
+
+
+def render_citations(citations: Sequence[Citation]) -> str:
+    """A numbered list of quotes with where each comes from."""
+    blocks = []
+    for c in citations:
+        quote = textwrap.fill(c.quote, WIDTH, initial_indent=f"[{c.n}] ", subsequent_indent="    ")
+        blocks.append(f"{quote}\n    — {c.title}, ¶{c.paragraph} ({c.doc}:{c.paragraph})")
+    return "\n".join(blocks)
+
+
+def render_paragraph(doc_id: str, title: str, paragraph: Paragraph) -> str:
+    """One paragraph with its reference and heading."""
+    heading = f"{paragraph.heading}\n" if paragraph.heading else ""
+    text = textwrap.fill(paragraph.text, WIDTH)
+    return f"{title} · {doc_id}:¶{paragraph.number}\n{heading}\n{text}"
+
+
+def _source_line(citation: Citation) -> str:
+    line = f"  [{citation.n}] {citation.title} ¶{citation.paragraph} ({citation.doc}:{citation.paragraph}) · score {citation.score:.2f}"
+    if citation.link:
+        line += f"\n      {citation.link}"
+    return line

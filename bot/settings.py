@@ -1,0 +1,130 @@
+"""Settings: one frozen object, read from the environment once, at the entry point.
+
+Our own settings use the ``READOUT_`` prefix; secrets keep their ecosystem names
+(``SLACK_BOT_TOKEN``, ``SLACK_APP_TOKEN``, ``SLACK_SIGNING_SECRET``, ``DISCORD_TOKEN``) and are
+``repr=False`` so they never reach a log line or a traceback. Defaults are named constants.
+
+=========================  ==========================================  =========================
+variable                   meaning                                     default
+=========================  ==========================================  =========================
+READOUT_STORE              embedded chromadb folder                    ``./.readout``
+READOUT_CHROMA_URL         a Chroma server instead of the folder       (unset: embedded)
+READOUT_CHROMA_TOKEN       bearer token for a secured Chroma server    (unset)
+READOUT_MODEL              model name, local folder or hub name        ``all-MiniLM-L6-v2``
+READOUT_MODEL_DIR          where the verified default model lives      XDG data dir
+READOUT_LOG_LEVEL          logging level                               ``WARNING``
+READOUT_RATE_LIMIT         questions per user per window               ``5``
+READOUT_RATE_WINDOW        the window, in seconds                      ``30``
+READOUT_ANSWER_TIMEOUT     seconds before a question is given up       ``20``
+READOUT_SLACK_API_URL      Slack Web API base URL                      Slack's own
+READOUT_DISCORD_API_URL    Discord REST base URL                       Discord's own
+READOUT_DISCORD_GATEWAY_URL  Discord gateway URL                       Discord's own
+READOUT_DISCORD_GUILD      guild id for instant command sync           (unset: global)
+=========================  ==========================================  =========================
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from index.errors import ConfigError
+from index.model import DEFAULT_MODEL, default_model_dir
+
+DEFAULT_STORE = Path(".readout")
+DEFAULT_LOG_LEVEL = "WARNING"
+DEFAULT_RATE_LIMIT = 5
+DEFAULT_RATE_WINDOW_SECONDS = 30.0
+DEFAULT_ANSWER_TIMEOUT_SECONDS = 20.0
+DEFAULT_SLACK_API_URL = "https://slack.com/api/"
+DEFAULT_DISCORD_API_URL = "https://discord.com/api/v10"
+DEFAULT_DISCORD_GATEWAY_URL = "wss://gateway.discord.gg/"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything readout reads from its environment."""
+
+    store: Path = DEFAULT_STORE
+    chroma_url: str = ""
+    chroma_token: str = field(default="", repr=False)
+    model: str = DEFAULT_MODEL
+    model_dir: Path = field(default_factory=default_model_dir)
+    log_level: str = DEFAULT_LOG_LEVEL
+    rate_limit: int = DEFAULT_RATE_LIMIT
+    rate_window: float = DEFAULT_RATE_WINDOW_SECONDS
+    answer_timeout: float = DEFAULT_ANSWER_TIMEOUT_SECONDS
+    slack_api_url: str = DEFAULT_SLACK_API_URL
+    slack_bot_token: str = field(default="", repr=False)
+    slack_app_token: str = field(default="", repr=False)
+    slack_signing_secret: str = field(default="", repr=False)
+    discord_api_url: str = DEFAULT_DISCORD_API_URL
+    discord_gateway_url: str = DEFAULT_DISCORD_GATEWAY_URL
+    discord_token: str = field(default="", repr=False)
+    discord_guild: str = ""
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read settings from ``environ`` (``os.environ`` by default); bad values are listed
+        together in one :class:`ConfigError`."""
+        env = os.environ if environ is None else environ
+        problems: list[str] = []
+
+        def number(name: str, default: float, *, integer: bool = False) -> float:
+            raw = env.get(name, "").strip()
+            if not raw:
+                return default
+            try:
+                value = int(raw) if integer else float(raw)
+            except ValueError:
+                problems.append(f"{name} must be a number (got {raw!r})")
+                return default
+            if value <= 0:
+                problems.append(f"{name} must be positive (got {raw!r})")
+                return default
+            return value
+
+        settings = cls(
+            store=Path(env.get("READOUT_STORE") or DEFAULT_STORE),
+            chroma_url=env.get("READOUT_CHROMA_URL", "").strip(),
+            chroma_token=env.get("READOUT_CHROMA_TOKEN", "").strip(),
+            model=env.get("READOUT_MODEL", "").strip() or DEFAULT_MODEL,
+            model_dir=Path(env["READOUT_MODEL_DIR"])
+            if env.get("READOUT_MODEL_DIR")
+            else default_model_dir(dict(env)),
+            log_level=(env.get("READOUT_LOG_LEVEL") or DEFAULT_LOG_LEVEL).upper(),
+            rate_limit=int(number("READOUT_RATE_LIMIT", DEFAULT_RATE_LIMIT, integer=True)),
+            rate_window=number("READOUT_RATE_WINDOW", DEFAULT_RATE_WINDOW_SECONDS),
+            answer_timeout=number("READOUT_ANSWER_TIMEOUT", DEFAULT_ANSWER_TIMEOUT_SECONDS),
+            slack_api_url=env.get("READOUT_SLACK_API_URL", "").strip() or DEFAULT_SLACK_API_URL,
+            slack_bot_token=env.get("SLACK_BOT_TOKEN", "").strip(),
+            slack_app_token=env.get("SLACK_APP_TOKEN", "").strip(),
+            slack_signing_secret=env.get("SLACK_SIGNING_SECRET", "").strip(),
+            discord_api_url=env.get("READOUT_DISCORD_API_URL", "").strip()
+            or DEFAULT_DISCORD_API_URL,
+            discord_gateway_url=env.get("READOUT_DISCORD_GATEWAY_URL", "").strip()
+            or DEFAULT_DISCORD_GATEWAY_URL,
+            discord_token=env.get("DISCORD_TOKEN", "").strip(),
+            discord_guild=env.get("READOUT_DISCORD_GUILD", "").strip(),
+        )
+        if settings.log_level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            problems.append(f"READOUT_LOG_LEVEL must be a logging level (got {settings.log_level!r})")
+        if settings.chroma_url and not settings.chroma_url.startswith(("http://", "https://")):
+            problems.append("READOUT_CHROMA_URL must start with http:// or https://")
+        if problems:
+            raise ConfigError("invalid settings:\n  " + "\n  ".join(problems))
+        return settings
+
+    def require(self, *names: str) -> None:
+        """Raise one :class:`ConfigError` naming every listed secret that is unset."""
+        env_names = {
+            "slack_bot_token": "SLACK_BOT_TOKEN",
+            "slack_app_token": "SLACK_APP_TOKEN",
+            "slack_signing_secret": "SLACK_SIGNING_SECRET",
+            "discord_token": "DISCORD_TOKEN",
+        }
+        missing = [env_names.get(n, n) for n in names if not getattr(self, n)]
+        if missing:
+            raise ConfigError("missing settings: " + ", ".join(missing))

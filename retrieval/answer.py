@@ -1,0 +1,96 @@
+"""The answer contract between retrieval and every adapter: ``Answer`` and ``Citation``.
+
+An answer is 1-3 sentences copied verbatim from the corpus, each followed by a marker ``[n]``,
+and one citation per marker; or an abstention that cites nothing. ``Answer.to_json`` is the
+exact JSON shape of ``readout ask --json`` that other tools depend on.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+MARKER = re.compile(r"\[(\d+)\]")
+NOT_COVERED = "The documents don't cover that question, so I can't answer it from them."
+
+
+@dataclass(frozen=True, slots=True)
+class Citation:
+    """Where quoted sentence ``n`` comes from, how well it scored, and why it was chosen."""
+
+    n: int
+    doc: str
+    title: str
+    paragraph: int
+    sentence: int
+    quote: str
+    score: float
+    url: str = ""
+    context: str = ""
+    reason: str = ""
+
+    @property
+    def ref(self) -> str:
+        """``doc:¶N``, the human form of the citation."""
+        return f"{self.doc}:¶{self.paragraph}"
+
+    @property
+    def link(self) -> str:
+        """A text-fragment link straight to the quoted sentence, or "" without a url."""
+        if not self.url:
+            return ""
+        words = self.quote.split()
+        if len(words) > 8:  # a start,end fragment stays short and still pins the sentence
+            fragment = f"{quote(' '.join(words[:4]), safe='')},{quote(' '.join(words[-4:]), safe='')}"
+        else:
+            fragment = quote(self.quote, safe="")
+        base = self.url.split("#", 1)[0]
+        return f"{base}#:~:text={fragment}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "n": self.n,
+            "doc": self.doc,
+            "title": self.title,
+            "paragraph": self.paragraph,
+            "quote": self.quote,
+            "score": round(self.score, 4),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A cited, extractive answer to ``question`` (or an abstention, with no citations)."""
+
+    question: str
+    text: str
+    abstained: bool
+    citations: tuple[Citation, ...] = ()
+    index_version: int = 0
+
+    def __post_init__(self) -> None:
+        markers = [int(m) for m in MARKER.findall(self.text)]
+        numbers = [c.n for c in self.citations]
+        if self.abstained and self.citations:
+            raise ValueError("an abstention cites nothing")
+        if sorted(set(markers)) != sorted(numbers) or len(set(numbers)) != len(numbers):
+            raise ValueError(f"markers {markers} do not match citations {numbers}")
+
+    @classmethod
+    def not_covered(cls, question: str, index_version: int = 0) -> Answer:
+        return cls(question, NOT_COVERED, abstained=True, index_version=index_version)
+
+    @property
+    def sentences(self) -> tuple[str, ...]:
+        """The quoted sentences, in answer order, without markers."""
+        return tuple(c.quote for c in self.citations)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "question": self.question,
+            "answer": self.text,
+            "abstained": self.abstained,
+            "citations": [c.to_json() for c in self.citations],
+        }

@@ -1,0 +1,109 @@
+"""Lexical search: BM25 (bm25s) over sentences and paragraphs, and the corpus vocabulary.
+
+The only module that imports bm25s. Texts are lower-cased, split into words of two or more
+characters, stripped of a short English stopword list and Snowball-stemmed, once, when the
+corpus is loaded; a question is tokenised the same way and scored against the prebuilt sparse
+matrix, so per-question cost does not grow with re-tokenising the corpus.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import bm25s
+import numpy as np
+import Stemmer
+from bm25s.stopwords import STOPWORDS_EN
+from bm25s.tokenization import Tokenizer
+
+WORD = re.compile(r"(?u)\b\w\w+\b")
+
+# bm25s sets its logger to DEBUG on import, which bypasses the application's level; hand the
+# decision back to whatever logging the entry point configured.
+logging.getLogger("bm25s").setLevel(logging.NOTSET)
+
+
+@dataclass(frozen=True, slots=True)
+class LexicalHit:
+    """A row in the indexed texts and its BM25 score as a share of what the query could reach.
+
+    BM25 scores grow with the number and rarity of query words and shift with corpus size, so
+    raw scores cannot be compared with a threshold. Dividing by what an average-length text
+    containing each query word once would score gives a number
+    near 1.0 when the text holds every query word and near 0 when it holds only common ones;
+    a word the corpus never uses counts with the highest IDF, since it is the most telling.
+    """
+
+    row: int
+    score: float
+
+
+@lru_cache(maxsize=1)
+def _stemmer() -> Any:
+    return Stemmer.Stemmer("english")
+
+
+def _idf(document_frequency: int, documents: int) -> float:
+    # The Lucene IDF that bm25s's default "lucene" method uses.
+    return math.log(1 + (documents - document_frequency + 0.5) / (document_frequency + 0.5))
+
+
+def stem(word: str) -> str:
+    """The Snowball stem of one lower-cased word, as the BM25 index stores it."""
+    return str(_stemmer().stemWord(word.lower()))
+
+
+class LexicalIndex:
+    """BM25 over a fixed list of texts, plus the set of stems those texts contain."""
+
+    def __init__(self, texts: Sequence[str]) -> None:
+        self._tokenizer = Tokenizer(stemmer=_stemmer(), stopwords=list(STOPWORDS_EN))
+        corpus_ids = self._tokenizer.tokenize(list(texts), show_progress=False, return_as="ids")
+        self._retriever = bm25s.BM25()
+        self._retriever.index(corpus_ids, show_progress=False)
+        vocabulary = self._tokenizer.get_vocab_dict()
+        self.vocabulary = frozenset(vocabulary)
+        self.size = len(texts)
+        # Document frequency per token id, for the IDF that normalises scores.
+        unique_ids = [np.unique(np.asarray(doc, dtype=np.int64)) for doc in corpus_ids]
+        flat = np.concatenate(unique_ids) if unique_ids else np.zeros(0, dtype=np.int64)
+        frequencies = np.bincount(flat, minlength=len(vocabulary))
+        self._idf = {
+            token: _idf(int(frequencies[token_id]), self.size)
+            for token, token_id in vocabulary.items()
+        }
+        self._unknown_idf = _idf(0, self.size)
+        self._rare_idf = _idf(1, self.size)
+
+    def search(self, query: str, k: int) -> list[LexicalHit]:
+        """The ``k`` best rows for ``query`` (scores normalised, see LexicalHit), best first."""
+        stems = {stem(w) for w in WORD.findall(query.lower()) if w not in STOPWORDS_EN}
+        # What an average-length text holding each query word once scores: bm25s's Lucene
+        # variant gives such a word idf * 1 / (1 + k1).
+        # A query of only common words ("call") cannot earn full credit: the norm is at least
+        # what one word found in a single text would score.
+        information = sum(self._idf.get(s, self._unknown_idf) for s in stems)
+        norm = max(information, self._rare_idf) / (1 + self._retriever.k1)
+        ids = self._tokenizer.tokenize(
+            [query], update_vocab=False, show_progress=False, return_as="ids"
+        )
+        if not ids or not ids[0] or self.size == 0 or norm <= 0:
+            return []
+        rows, scores = self._retriever.retrieve(
+            ids, k=min(k, self.size), show_progress=False, return_as="tuple"
+        )
+        return [
+            LexicalHit(int(row), min(1.0, float(score) / norm))
+            for row, score in zip(rows[0], scores[0])
+            if score > 0
+        ]
+
+    def knows(self, word: str) -> bool:
+        """Whether the stem of ``word`` occurs anywhere in the indexed texts."""
+        return stem(word) in self.vocabulary

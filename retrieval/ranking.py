@@ -1,0 +1,124 @@
+"""Ranking: weigh dense and lexical evidence into one score per sentence, then compose.
+
+Pure functions, no I/O. Every candidate sentence gets an :class:`Evidence` record of calibrated
+signals, each on a scale that means the same thing for any question and corpus size:
+
+* cosine similarity of the question to the sentence and to its paragraph (context counts for
+  short sentences);
+* BM25 over sentences and over paragraphs, as a share of the question's attainable score
+  (see ``lexical.LexicalHit``);
+* whether the sentence is attributed to the speaker the question asks about;
+* whether it holds the kind of thing the question asks for (a time, a duration, a number).
+
+A weighted sum combines them. Weights rather than reciprocal-rank fusion, because ranks throw
+away how *much* better the first candidate is: a sentence that holds every rare word of the
+question should beat one that shares only "call" with it, even if both top some list.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+# Meaning carries most weight (it handles paraphrase); shared rare words confirm it; the
+# paragraph terms keep the choice inside the passage that is about the question.
+W_DENSE_SENTENCE = 0.40
+W_DENSE_PARAGRAPH = 0.20
+W_LEXICAL_SENTENCE = 0.25
+W_LEXICAL_PARAGRAPH = 0.15
+# Bonuses break ties between topical candidates; they are too small to lift an off-topic one.
+W_SPEAKER = 0.12
+W_ANSWER_TYPE = 0.08
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """The signals measured for one candidate sentence."""
+
+    dense_sentence: float = 0.0
+    dense_paragraph: float = 0.0
+    lexical_sentence: float = 0.0
+    lexical_paragraph: float = 0.0
+    speaker: bool = False
+    answer_type: bool = False
+
+    @property
+    def score(self) -> float:
+        return (
+            W_DENSE_SENTENCE * self.dense_sentence
+            + W_DENSE_PARAGRAPH * self.dense_paragraph
+            + W_LEXICAL_SENTENCE * self.lexical_sentence
+            + W_LEXICAL_PARAGRAPH * self.lexical_paragraph
+            + W_SPEAKER * self.speaker
+            + W_ANSWER_TYPE * self.answer_type
+        )
+
+    @property
+    def relevance(self) -> float:
+        """The strongest topical signal: how well the passage matches at all (for abstaining)."""
+        return max(self.dense_sentence, self.dense_paragraph)
+
+    def reason(self) -> str:
+        """Why this sentence was chosen, in words."""
+        parts = [
+            f"meaning {self.dense_sentence:.2f} (paragraph {self.dense_paragraph:.2f})",
+            f"shared words {self.lexical_sentence:.2f} (paragraph {self.lexical_paragraph:.2f})",
+        ]
+        if self.speaker:
+            parts.append("attributed to the speaker asked about")
+        if self.answer_type:
+            parts.append("holds the kind of answer asked for")
+        return "; ".join(parts)
+
+
+@dataclass(frozen=True, slots=True)
+class Ranked:
+    """A sentence row with its evidence and score."""
+
+    row: int
+    evidence: Evidence
+
+    @property
+    def score(self) -> float:
+        return self.evidence.score
+
+
+def rank(candidates: dict[int, Evidence]) -> list[Ranked]:
+    """Candidates best first (ties by row, so results are stable)."""
+    ranked = [Ranked(row, evidence) for row, evidence in candidates.items()]
+    ranked.sort(key=lambda r: (-r.score, r.row))
+    return ranked
+
+
+def select_sentences(
+    ranked: Sequence[Ranked],
+    *,
+    texts: Sequence[str],
+    paragraph_of: Sequence[int],
+    max_sentences: int = 3,
+    same_paragraph_ratio: float = 0.8,
+    other_paragraph_ratio: float = 0.9,
+) -> list[Ranked]:
+    """The best sentence, plus up to ``max_sentences - 1`` others nearly as good.
+
+    A runner-up is kept when its score is close to the best one's: from the same paragraph
+    (usually the rest of the same statement) within ``same_paragraph_ratio``, from elsewhere
+    (a second source saying the same) only within the stricter ``other_paragraph_ratio``. A tail
+    of weaker matches would only dilute the answer. Duplicate texts are skipped.
+    """
+    if not ranked:
+        return []
+    best = ranked[0]
+    chosen = [best]
+    seen = {texts[best.row]}
+    for candidate in ranked[1:]:
+        if len(chosen) >= max_sentences or candidate.score < same_paragraph_ratio * best.score:
+            break
+        same_paragraph = paragraph_of[candidate.row] == paragraph_of[best.row]
+        if not same_paragraph and candidate.score < other_paragraph_ratio * best.score:
+            continue
+        if texts[candidate.row] in seen:
+            continue
+        chosen.append(candidate)
+        seen.add(texts[candidate.row])
+    return chosen
