@@ -223,5 +223,14 @@ def chat_command(store: Path | None, chroma_url: str | None) -> None:
     run_chat(engine)
 
 
+@main.group("serve")
+def serve_group() -> None:
+    """Run readout as a chat bot (Slack or Discord)."""
+
+
+# Chat adapters register their `serve <platform>` commands below; each imports its SDK lazily
+# inside the command so `readout ask` never pays for slack_bolt or discord.py.
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

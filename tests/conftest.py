@@ -1,0 +1,97 @@
+"""Shared fixtures: a clean environment for every test, the real model and a real index once
+per session, and a small deterministic fake embedder for unit tests."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+
+from index.build import build_index
+from index.corpus import BUNDLED_CORPUS_DIR
+from index.embedder import SentenceTransformerEmbedder
+from index.model import DEFAULT_MODEL, default_model_dir
+from index.store import ChromaStore
+from retrieval.engine import Engine
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+SHARED = PROJECT_ROOT.parent / "shared"
+DEV_SET = SHARED / "eval" / "dev.jsonl"
+TEST_DATA = Path(__file__).resolve().parent / "data"
+# Resolved before any test clears the environment: where `make install` put the model.
+MODEL_DIR = Path(os.environ.get("READOUT_MODEL_DIR") or default_model_dir())
+_OUR_PREFIXES = ("READOUT_", "SLACK_", "DISCORD_")
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test starts without readout/Slack/Discord settings and offline from model hubs."""
+    for name in list(os.environ):
+        if name.startswith(_OUR_PREFIXES):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
+    monkeypatch.setenv("READOUT_MODEL_DIR", str(MODEL_DIR))
+
+
+class FakeEmbedder:
+    """Hashing bag-of-words vectors: deterministic, instant, similar texts share words."""
+
+    model_id = "fake-hashing-embedder"
+    dimension = 64
+
+    def __init__(self) -> None:
+        self.calls: list[int] = []
+
+    def encode(self, texts: Sequence[str], *, show_progress: bool = False) -> npt.NDArray[np.float32]:
+        self.calls.append(len(texts))
+        vectors = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for word in re.findall(r"\w+", text.lower()):
+                bucket = int(hashlib.sha1(word.encode()).hexdigest(), 16) % self.dimension
+                vectors[row, bucket] += 1.0
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        return vectors / np.maximum(norms, 1e-9)
+
+
+@pytest.fixture
+def fake_embedder() -> FakeEmbedder:
+    return FakeEmbedder()
+
+
+@pytest.fixture(scope="session")
+def real_embedder() -> SentenceTransformerEmbedder:
+    """The real all-MiniLM-L6-v2, verified and loaded once for the whole session."""
+    embedder = SentenceTransformerEmbedder(DEFAULT_MODEL, MODEL_DIR)
+    embedder.load()
+    return embedder
+
+
+@pytest.fixture(scope="session")
+def article_store_dir(
+    tmp_path_factory: pytest.TempPathFactory, real_embedder: SentenceTransformerEmbedder
+) -> Path:
+    """A real chromadb folder holding the bundled article, built once per session."""
+    path = tmp_path_factory.mktemp("article-store")
+    build_index([BUNDLED_CORPUS_DIR], embedder=real_embedder, store=ChromaStore.open_local(path))
+    return path
+
+
+@pytest.fixture(scope="session")
+def article_engine(article_store_dir: Path, real_embedder: SentenceTransformerEmbedder) -> Engine:
+    """An engine over the real index of the bundled article, with the real model."""
+    return Engine(ChromaStore.open_local(article_store_dir), real_embedder)
+
+
+@pytest.fixture
+def readout_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
+    """Environment for running the `readout` CLI in a subprocess with its own store."""
+    env = dict(os.environ)
+    env["READOUT_STORE"] = str(tmp_path / "store")
+    yield env
