@@ -65,7 +65,7 @@ def attribute_speakers(
 ) -> list[tuple[str, ...]]:
     """Speakers for each sentence of a paragraph; ``context`` carries over between paragraphs."""
     context = context if context is not None else SpeakerContext()
-    return [tuple(dict.fromkeys(find_speakers(sentence, context))) for sentence in sentences]
+    return [tuple(find_speakers(sentence, context)) for sentence in sentences]
 
 
 def find_speakers(sentence: str, context: SpeakerContext | None = None) -> list[str]:
@@ -105,7 +105,7 @@ def find_speakers(sentence: str, context: SpeakerContext | None = None) -> list[
             if owner:
                 speakers.append(owner)
                 context.source_owners[word] = owner
-    return speakers
+    return list(dict.fromkeys(speakers))
 
 
 def _earlier_source(lowered: list[str], noun: int, context: SpeakerContext) -> str | None:

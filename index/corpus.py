@@ -34,8 +34,6 @@ BUNDLED_CORPUS_DIR = Path(__file__).parent / "data"
 MAX_FILE_BYTES = 20 * 1024 * 1024
 # A one-line block shorter than this, without closing punctuation, reads as a heading.
 HEADING_MAX_CHARS = 80
-# A one-line block of this many words or fewer is a heading even with a full stop.
-SHORT_HEADING_WORDS = 4
 
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?\r?\n)---[ \t]*(?:\r?\n|\Z)", re.DOTALL)
 _MD_HEADING = re.compile(r"^\s{0,3}#{1,6}\s+(.*?)\s*#*\s*$")
@@ -313,11 +311,11 @@ def _join(lines: list[str]) -> str:
 
 
 def _looks_like_heading(lines: list[str]) -> bool:
-    """A block of at most three short lines that do not end a sentence (a title, "APPENDIX"),
-    or a single line of a few words ("1. Definitions.")."""
+    """At most three short lines that do not end a sentence (a title, "APPENDIX"), or a
+    numbered section title ("1. Definitions.")."""
     texts = [_join([line]) for line in lines]
-    if len(texts) == 1 and len(texts[0].split()) <= SHORT_HEADING_WORDS:
-        return not _LIST_ITEM.match(texts[0]) or bool(_NUMBERED_HEADING.match(texts[0]))
+    if len(texts) == 1 and _NUMBERED_HEADING.match(texts[0]):
+        return True
     return len(texts) <= 3 and all(
         len(text) <= HEADING_MAX_CHARS
         and not text.endswith(_CLOSING_PUNCTUATION)

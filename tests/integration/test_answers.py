@@ -1,0 +1,84 @@
+"""The real model over a real chromadb index: answers, abstentions, and the eval targets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from index.build import build_index
+from index.corpus import BUNDLED_CORPUS_DIR
+from index.embedder import SentenceTransformerEmbedder
+from index.store import ChromaStore
+from retrieval.engine import Engine
+from retrieval.evaluation import evaluate, parse_cases
+from tests.conftest import DEV_SET, TEST_DATA
+
+pytestmark = pytest.mark.integration
+
+
+def test_xi_on_taiwan_cites_paragraph_12(article_engine: Engine) -> None:
+    answer = article_engine.ask("What did Xi say about Taiwan?")
+    assert not answer.abstained
+    first = answer.citations[0]
+    assert (first.doc, first.paragraph, first.n) == ("xi-biden-call", 12, 1)
+    assert "first red line" in first.quote
+    assert answer.text.startswith(first.quote + " [1]")
+
+
+def test_every_quoted_sentence_is_verbatim_from_its_paragraph(article_engine: Engine) -> None:
+    text = (BUNDLED_CORPUS_DIR / "xi-biden-call.txt").read_text(encoding="utf-8").splitlines()
+    for question in ("What did Biden say about TikTok?", "Did they discuss AI?", "Who will travel to China?"):
+        answer = article_engine.ask(question)
+        assert 1 <= len(answer.citations) <= 3
+        for citation in answer.citations:
+            assert citation.quote in text[citation.paragraph - 1]
+            assert citation.quote in answer.text
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["Who is the CEO of Apple?", "What did Macron say about Taiwan?", "Tell me a joke", "What's 2+2?"],
+)
+def test_uncovered_questions_abstain(article_engine: Engine, question: str) -> None:
+    answer = article_engine.ask(question)
+    assert answer.abstained and answer.citations == ()
+    assert "don't cover" in answer.text
+
+
+def test_dev_set_meets_the_targets(article_engine: Engine) -> None:
+    report = evaluate(parse_cases(DEV_SET.read_text(encoding="utf-8").splitlines()), article_engine.ask)
+    assert report.answerable == 25 and report.unanswerable == 8
+    assert report.top1 >= 23, report.to_json()["failures"]
+    assert report.phrase_hits >= 22, report.to_json()["failures"]
+    assert report.abstained_correctly >= 7
+    assert report.false_abstentions <= 1
+
+
+@pytest.fixture(scope="module")
+def two_document_engine(
+    tmp_path_factory: pytest.TempPathFactory, real_embedder: SentenceTransformerEmbedder
+) -> Engine:
+    """The article plus a hard-wrapped license text in one index."""
+    store = ChromaStore.open_local(tmp_path_factory.mktemp("two-docs"))
+    build_index(
+        [BUNDLED_CORPUS_DIR, TEST_DATA / "apache-license.txt"], embedder=real_embedder, store=store
+    )
+    return Engine(store, real_embedder)
+
+
+def test_second_document_beside_the_article(two_document_engine: Engine) -> None:
+    report = evaluate(
+        parse_cases((TEST_DATA / "extra-eval.jsonl").read_text(encoding="utf-8").splitlines()),
+        two_document_engine.ask,
+    )
+    assert report.top1 >= report.answerable - 2, report.to_json()["failures"]
+    assert report.abstained_correctly >= report.unanswerable - 1
+    assert report.false_abstentions <= 1
+
+
+def test_two_documents_keep_the_article_answer(two_document_engine: Engine) -> None:
+    first = two_document_engine.ask("What did Xi say about Taiwan?").citations[0]
+    assert (first.doc, first.paragraph) == ("xi-biden-call", 12)
+    license_answer = two_document_engine.ask("Does the license grant permission to use trademarks?")
+    assert license_answer.citations[0].doc == "apache-license"

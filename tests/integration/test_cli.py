@@ -1,0 +1,127 @@
+"""The `readout` command line, run as a user runs it: a subprocess, the real model and store."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+TIMEOUT = 180
+
+
+def readout(env: dict[str, str], *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        check=False,
+    )
+
+
+def test_ask_builds_the_default_index_then_answers_with_sources(readout_env: dict[str, str]) -> None:
+    done = readout(readout_env, "ask", "What did Xi say about Taiwan?")
+    assert done.returncode == 0, done.stderr
+    assert "building one from the bundled article" in done.stderr
+    assert "first red line" in done.stdout and "[1]" in done.stdout
+    assert "Sources:" in done.stdout and "¶12" in done.stdout
+    assert "Traceback" not in done.stderr
+
+
+def test_json_contract_and_stdin_batch(readout_env: dict[str, str]) -> None:
+    single = readout(readout_env, "ask", "--json", "What did Xi say about Taiwan?")
+    assert single.returncode == 0, single.stderr
+    payload = json.loads(single.stdout)
+    assert set(payload) == {"question", "answer", "abstained", "citations"}
+    assert set(payload["citations"][0]) == {"n", "doc", "title", "paragraph", "quote", "score"}
+    assert payload["citations"][0]["paragraph"] == 12 and payload["abstained"] is False
+
+    batch = readout(readout_env, "ask", "--json", stdin="Who will travel to China?\n\nTell me a joke\n")
+    assert batch.returncode == 0, batch.stderr
+    lines = [json.loads(line) for line in batch.stdout.splitlines()]
+    assert [line["question"] for line in lines] == ["Who will travel to China?", "Tell me a joke"]
+    assert lines[0]["citations"][0]["paragraph"] == 7
+    assert lines[1]["abstained"] is True and lines[1]["citations"] == []
+
+
+def test_bad_questions_exit_2_with_a_message(readout_env: dict[str, str]) -> None:
+    empty = readout(readout_env, "ask", "   ")
+    assert empty.returncode == 2 and "ask a question" in empty.stderr
+    missing = readout(readout_env, "ask")
+    assert missing.returncode == 2 and "give a question" in missing.stderr
+    long = readout(readout_env, "ask", "x" * 1001)
+    assert long.returncode == 2 and "limit is 1,000" in long.stderr
+    for done in (empty, missing, long):
+        assert "Traceback" not in done.stderr
+
+
+def test_index_own_folder_incrementally_with_warnings(readout_env: dict[str, str], tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "notes.md").write_text(
+        "---\ntitle: Team notes\nurl: https://example.com/notes\n---\n# Notes\n\n"
+        "The offsite is in Lisbon in May.\n",
+        encoding="utf-8",
+    )
+    (docs / "blob.txt").write_bytes(b"\x00\xff binary")
+    first = readout(readout_env, "index", str(docs))
+    assert first.returncode == 0, first.stderr
+    assert "skipped" in first.stderr and "blob.txt" in first.stderr and "looks binary" in first.stderr
+    again = readout(readout_env, "index", str(docs))
+    assert again.returncode == 0 and "up to date: nothing to embed" in again.stdout
+
+    answer = readout(readout_env, "ask", "--json", "Where is the offsite?")
+    citation = json.loads(answer.stdout)["citations"][0]
+    assert (citation["doc"], citation["title"], citation["paragraph"]) == ("notes", "Team notes", 1)
+
+    shown = readout(readout_env, "show", "notes:1")
+    assert shown.returncode == 0 and "Lisbon" in shown.stdout
+
+    missing = readout(readout_env, "index", str(tmp_path / "nope"))
+    assert missing.returncode == 2 and "nope" in missing.stderr
+
+
+def test_quotes_show_and_corrupt_store(readout_env: dict[str, str], tmp_path: Path) -> None:
+    quotes = readout(readout_env, "quotes", "xi")
+    assert quotes.returncode == 0, quotes.stderr
+    assert "first red line" in quotes.stdout and "¶12" in quotes.stdout
+    shown = readout(readout_env, "show", "12")
+    assert shown.returncode == 0 and "first red line" in shown.stdout
+
+    corrupt = tmp_path / "corrupt"
+    corrupt.mkdir()
+    (corrupt / "chroma.sqlite3").write_bytes(b"this is not a database")
+    env = dict(readout_env, READOUT_STORE=str(corrupt))
+    broken = readout(env, "ask", "What did Xi say about Taiwan?")
+    assert broken.returncode == 1
+    assert str(corrupt) in broken.stderr and "rebuild" in broken.stderr
+    assert "Traceback" not in broken.stderr
+
+
+def test_wrong_model_says_to_rebuild(readout_env: dict[str, str], tmp_path: Path) -> None:
+    built = readout(readout_env, "index")
+    assert built.returncode == 0, built.stderr
+    other_model = tmp_path / "other-model"
+    other_model.mkdir()
+    (other_model / "config.json").write_text("{}", encoding="utf-8")
+    env = dict(readout_env, READOUT_MODEL=str(other_model))
+    done = readout(env, "ask", "What did Xi say about Taiwan?")
+    assert done.returncode == 1
+    assert "Rebuild it with `readout index`" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_eval_prints_the_scores(readout_env: dict[str, str]) -> None:
+    from tests.conftest import DEV_SET
+
+    done = readout(readout_env, "eval", str(DEV_SET))
+    assert done.returncode == 0, done.stderr
+    assert "top-1 citation" in done.stdout and "/25" in done.stdout
+    assert "abstained (unansw.)" in done.stdout

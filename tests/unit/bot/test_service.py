@@ -1,0 +1,165 @@
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any
+
+import pytest
+
+from bot.service import (
+    FAILED,
+    MAX_CHAT_QUESTION_CHARS,
+    TIMED_OUT,
+    UNAVAILABLE,
+    AnswerService,
+    Asker,
+    DeliveryDeduper,
+    RateLimiter,
+    ReplyKind,
+    clean_question,
+)
+from index.errors import StoreUnavailable
+from retrieval.answer import Answer, Citation
+
+ASKER = Asker("test", "U1")
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class FakeEngine:
+    """Answers every question by quoting it back; records what was searched."""
+
+    def __init__(self, *, error: Exception | None = None, gate: threading.Event | None = None) -> None:
+        self.asked: list[str] = []
+        self.error = error
+        self.gate = gate
+        self.embedder = object()
+
+    def ask(self, question: str) -> Answer:
+        self.asked.append(question)
+        if self.gate is not None:
+            self.gate.wait(5)
+        if self.error is not None:
+            raise self.error
+        quote = "A quoted sentence."
+        return Answer(question, f"{quote} [1]", False, (Citation(1, "d", "T", 1, 1, quote, 0.5),))
+
+    def snapshot(self) -> None:
+        return None
+
+
+def make_service(engine: Any, **kwargs: Any) -> AnswerService:
+    return AnswerService(engine, **kwargs)
+
+
+def test_clean_question_strips_invisible_and_control_characters() -> None:
+    dirty = "\u202eWhat\u200b did\u0000 Xi\u2066 say\tabout\n Ｔａｉｗａｎ?\u200d"
+    assert clean_question(dirty) == "What did Xi say about Taiwan?"
+    assert clean_question("\u200b\u200c\u200d\u2060\ufeff") == ""
+
+
+def test_rate_limiter_refills_over_time() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(2, 10.0, clock=clock)
+    assert limiter.acquire("u") == 0.0
+    assert limiter.acquire("u") == 0.0
+    assert limiter.acquire("u") == pytest.approx(5.0)
+    assert limiter.acquire("other") == 0.0
+    clock.now += 5.0
+    assert limiter.acquire("u") == 0.0
+
+
+def test_deduper_forgets_after_ttl() -> None:
+    clock = FakeClock()
+    deduper = DeliveryDeduper(600, clock=clock)
+    assert deduper.first_time("ev1")
+    assert not deduper.first_time("ev1")
+    clock.now += 601
+    assert deduper.first_time("ev1")
+
+
+async def test_empty_and_help_give_usage_without_searching() -> None:
+    engine = FakeEngine()
+    service = make_service(engine)
+    for text in ("", "   ", "\u200b\u200b", "help"):
+        reply = await service.ask(ASKER, text)
+        assert reply.kind is ReplyKind.USAGE and not reply.is_public
+    assert engine.asked == []
+
+
+async def test_too_long_is_refused_without_searching() -> None:
+    engine = FakeEngine()
+    reply = await make_service(engine).ask(ASKER, "x" * (MAX_CHAT_QUESTION_CHARS + 1))
+    assert reply.kind is ReplyKind.TOO_LONG
+    assert engine.asked == []
+
+
+async def test_answer_is_public_and_remembered_for_buttons() -> None:
+    service = make_service(FakeEngine())
+    reply = await service.ask(ASKER, "  What did Xi say?  ")
+    assert reply.kind is ReplyKind.ANSWER and reply.is_public
+    assert service.recent_answer(reply.answer_id) is reply.answer
+    assert service.record_feedback(reply.answer_id, ASKER, 1)
+    assert not service.record_feedback("unknown", ASKER, 1)
+    assert not service.record_feedback(reply.answer_id, ASKER, 5)
+
+
+async def test_duplicate_delivery_is_answered_once() -> None:
+    engine = FakeEngine()
+    service = make_service(engine)
+    first = await service.ask(ASKER, "q", delivery_id="Ev1")
+    second = await service.ask(ASKER, "q", delivery_id="Ev1")
+    assert first.kind is ReplyKind.ANSWER
+    assert second.kind is ReplyKind.DUPLICATE
+    assert engine.asked == ["q"]
+
+
+async def test_rate_limit_is_per_user_with_a_wait_time() -> None:
+    clock = FakeClock()
+    service = make_service(FakeEngine(), rate_limit=2, rate_window=30, clock=clock)
+    assert (await service.ask(ASKER, "a")).kind is ReplyKind.ANSWER
+    assert (await service.ask(ASKER, "b")).kind is ReplyKind.ANSWER
+    limited = await service.ask(ASKER, "c")
+    assert limited.kind is ReplyKind.RATE_LIMITED
+    assert limited.text == "Slow down a little: try again in 15 s."
+    assert (await service.ask(Asker("test", "U2"), "d")).kind is ReplyKind.ANSWER
+
+
+async def test_store_down_is_a_friendly_unavailable() -> None:
+    service = make_service(FakeEngine(error=StoreUnavailable("server at http://x down")))
+    reply = await service.ask(ASKER, "q")
+    assert (reply.kind, reply.text) == (ReplyKind.UNAVAILABLE, UNAVAILABLE)
+
+
+async def test_unexpected_error_is_logged_never_shown(caplog: pytest.LogCaptureFixture) -> None:
+    service = make_service(FakeEngine(error=RuntimeError("secret internals")))
+    reply = await service.ask(ASKER, "q")
+    assert (reply.kind, reply.text) == (ReplyKind.FAILED, FAILED)
+    assert "secret internals" not in reply.text
+    assert "answering failed" in caplog.text
+
+
+async def test_slow_answer_times_out_without_blocking_the_loop() -> None:
+    gate = threading.Event()
+    service = make_service(FakeEngine(gate=gate), timeout=0.2)
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    task = asyncio.create_task(ticker())
+    reply = await service.ask(ASKER, "q")
+    gate.set()
+    task.cancel()
+    assert (reply.kind, reply.text) == (ReplyKind.UNAVAILABLE, TIMED_OUT)
+    assert ticks >= 5  # the event loop kept running while the answer was stuck
+    service.close()

@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+import pytest
+
+from retrieval.answer import NOT_COVERED, Answer, Citation
+
+
+def citation(n: int, quote: str = "Xi called it the first red line.", url: str = "") -> Citation:
+    return Citation(n=n, doc="doc", title="Title", paragraph=12, sentence=1, quote=quote, score=0.81234, url=url)
+
+
+def test_json_is_exactly_the_cli_contract() -> None:
+    answer = Answer("q?", "Xi called it the first red line. [1]", False, (citation(1),))
+    assert answer.to_json() == {
+        "question": "q?",
+        "answer": "Xi called it the first red line. [1]",
+        "abstained": False,
+        "citations": [
+            {
+                "n": 1,
+                "doc": "doc",
+                "title": "Title",
+                "paragraph": 12,
+                "quote": "Xi called it the first red line.",
+                "score": 0.8123,
+            }
+        ],
+    }
+
+
+def test_every_marker_needs_its_citation() -> None:
+    with pytest.raises(ValueError, match="markers"):
+        Answer("q", "One. [1] Two. [2]", False, (citation(1),))
+    with pytest.raises(ValueError, match="markers"):
+        Answer("q", "One.", False, (citation(1),))
+
+
+def test_an_abstention_cites_nothing() -> None:
+    assert Answer.not_covered("q").text == NOT_COVERED
+    with pytest.raises(ValueError, match="abstention"):
+        Answer("q", "x [1]", True, (citation(1),))
+
+
+def test_text_fragment_link() -> None:
+    short = citation(1, quote="Short quote here.", url="https://example.com/a#top")
+    assert short.link == "https://example.com/a#:~:text=Short%20quote%20here."
+    long = citation(1, quote="one two three four five six seven eight nine ten", url="https://e.com/")
+    assert long.link == "https://e.com/#:~:text=one%20two%20three%20four,seven%20eight%20nine%20ten"
+    assert citation(1).link == ""
+    assert citation(1).ref == "doc:¶12"

@@ -1,0 +1,96 @@
+"""Engine behaviour over a real chromadb folder with the fake embedder (fast, deterministic)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from index.build import build_index
+from index.errors import IndexMismatch, IndexMissing, QuestionError
+from index.store import ChromaStore
+from retrieval.engine import MAX_QUESTION_CHARS, Engine, validate_question
+from tests.conftest import FakeEmbedder
+
+
+def write(folder: Path, name: str, text: str) -> Path:
+    path = folder / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def corpus(tmp_path: Path) -> Path:
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    write(folder, "garden.md", "# Garden\n\nTomatoes need full sun and daily water.\n\nBasil grows well beside tomatoes. Gardener Ada said basil repels pests.\n")
+    write(folder, "kitchen.txt", "Bread needs flour, water and yeast.\nKnead the dough for ten minutes.\n")
+    return folder
+
+
+@pytest.fixture
+def engine(tmp_path: Path, corpus: Path, fake_embedder: FakeEmbedder) -> Engine:
+    store = ChromaStore.open_local(tmp_path / "store")
+    build_index([corpus], embedder=fake_embedder, store=store)
+    return Engine(store, fake_embedder)
+
+
+def test_no_index_is_a_clear_error(tmp_path: Path, fake_embedder: FakeEmbedder) -> None:
+    with pytest.raises(IndexMissing, match="readout index"):
+        Engine(ChromaStore.open_local(tmp_path / "empty"), fake_embedder).ask("anything?")
+
+
+def test_other_model_is_told_to_rebuild(engine: Engine, fake_embedder: FakeEmbedder) -> None:
+    class OtherModel(FakeEmbedder):
+        model_id = "another-model"
+
+    other = Engine(engine._store, OtherModel())  # noqa: SLF001 - same store, other model
+    with pytest.raises(IndexMismatch, match="Rebuild it with `readout index`"):
+        other.ask("tomatoes?")
+
+
+def test_answer_quotes_and_cites_the_matching_sentence(engine: Engine) -> None:
+    answer = engine.ask("How much kneading does the dough need?")
+    assert not answer.abstained
+    first = answer.citations[0]
+    assert (first.doc, first.paragraph, first.quote) == ("kitchen", 2, "Knead the dough for ten minutes.")
+    assert answer.text.startswith("Knead the dough for ten minutes. [1]")
+
+
+def test_question_about_absent_things_abstains(engine: Engine) -> None:
+    assert engine.ask("What did Napoleon say about Waterloo?").abstained
+    assert engine.ask("What's 2+2?").abstained
+
+
+def test_quotes_and_paragraph_lookup(engine: Engine) -> None:
+    quotes = engine.quotes("ada")
+    assert [(q.doc, q.paragraph, q.quote) for q in quotes] == [
+        ("garden", 2, "Gardener Ada said basil repels pests.")
+    ]
+    document, paragraph = engine.paragraph("kitchen:2")
+    assert (document.doc_id, paragraph.text) == ("kitchen", "Knead the dough for ten minutes.")
+    with pytest.raises(QuestionError, match="use DOC:N"):
+        engine.paragraph("2")
+    with pytest.raises(QuestionError, match="paragraphs 1-2"):
+        engine.paragraph("kitchen:9")
+    with pytest.raises(QuestionError, match="no document"):
+        engine.paragraph("attic:1")
+
+
+def test_engine_picks_up_a_rebuild_without_restarting(
+    engine: Engine, corpus: Path, fake_embedder: FakeEmbedder
+) -> None:
+    before = engine.ask("What does bread need?")
+    write(corpus, "kitchen.txt", "Bread needs rye flour and a sourdough starter.\n")
+    build_index([corpus], embedder=fake_embedder, store=engine._store)  # noqa: SLF001
+    after = engine.ask("What does bread need?")
+    assert before.index_version + 1 == after.index_version
+    assert after.citations[0].quote == "Bread needs rye flour and a sourdough starter."
+
+
+def test_question_limits() -> None:
+    with pytest.raises(QuestionError):
+        validate_question("   ")
+    with pytest.raises(QuestionError, match="1,001 characters"):
+        validate_question("x" * (MAX_QUESTION_CHARS + 1))
+    assert validate_question("  a \n b ") == "a b"
