@@ -45,7 +45,11 @@ def respond(engine: Engine, line: str) -> str:
         if line.startswith("/quotes"):
             speaker = line.removeprefix("/quotes").strip()
             citations = engine.quotes(speaker)
-            return render_citations(citations) if citations else f"No statements attributed to {speaker!r}."
+            return (
+                render_citations(citations)
+                if citations
+                else f"No statements attributed to {speaker!r}."
+            )
         if line.startswith("/show"):
             document, paragraph = engine.paragraph(line.removeprefix("/show").strip())
             return render_paragraph(document.doc_id, document.title, paragraph)

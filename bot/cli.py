@@ -133,7 +133,10 @@ def ask_command(
         engine = runtime.open_engine(settings)
         if question is not None:
             answer = engine.ask(question)
-            click.echo(json.dumps(answer.to_json(), ensure_ascii=False) if as_json else render_answer(answer))
+            if as_json:
+                click.echo(json.dumps(answer.to_json(), ensure_ascii=False))
+            else:
+                click.echo(render_answer(answer))
             return
         for line in sys.stdin:
             if not line.strip():
@@ -203,13 +206,14 @@ def eval_command(file: Path, as_json: bool, store: Path | None, chroma_url: str 
     if report.failures:
         click.echo("\nfailures:")
     for result in report.failures:
-        expected = f"¶{','.join(map(str, result.case.paragraphs))}" if result.case.answerable else "abstain"
+        case = result.case
+        expected = f"¶{','.join(map(str, case.paragraphs))}" if case.answerable else "abstain"
         got = (
             "abstained"
             if result.answer.abstained
             else ", ".join(f"¶{c.paragraph}" for c in result.answer.citations)
         )
-        click.echo(f"  {result.case.case_id}: {result.case.question}  expected {expected}, got {got}")
+        click.echo(f"  {case.case_id}: {case.question}  expected {expected}, got {got}")
 
 
 @main.command("chat")
@@ -230,6 +234,101 @@ def serve_group() -> None:
 
 # Chat adapters register their `serve <platform>` commands below; each imports its SDK lazily
 # inside the command so `readout ask` never pays for slack_bolt or discord.py.
+
+
+@serve_group.command("discord")
+@click.option(
+    "--sync",
+    is_flag=True,
+    help="Register the slash commands with Discord first: globally, or in READOUT_DISCORD_GUILD "
+    "for instant updates. Needed once and after the commands change, not on every start.",
+)
+@click.option(
+    "--shards",
+    metavar="auto|N",
+    help="Use the sharded client (large bots): 'auto' for Discord's recommended count, or N.",
+)
+@store_options
+def serve_discord_command(
+    sync: bool, shards: str | None, store: Path | None, chroma_url: str | None
+) -> None:
+    """Run the Discord bot: /ask, /quote, /source, /help, @mentions and DMs.
+
+    Needs DISCORD_TOKEN; prints the URL that invites the bot to a server. See docs/discord.md.
+    """
+    shard_count: int | str | None = shards
+    if shards is not None and shards != "auto":
+        if not shards.isdigit() or int(shards) < 1:
+            raise click.BadParameter("use 'auto' or a positive number", param_hint="--shards")
+        shard_count = int(shards)
+    with friendly_errors():
+        settings = load_settings(store, chroma_url)
+        settings.require("discord_token")
+        from bot.discord_app import run_discord  # discord.py loads only when serving Discord
+
+        engine = runtime.open_engine(settings)
+        run_discord(settings, engine, sync=sync, shards=shard_count, announce=click.echo)
+
+
+@serve_group.command("slack")
+@click.option(
+    "--http",
+    "http_mode",
+    is_flag=True,
+    help="Receive events over HTTP at /slack/events (needs SLACK_SIGNING_SECRET) "
+    "instead of Socket Mode (needs SLACK_APP_TOKEN).",
+)
+@click.option("--host", default="0.0.0.0", show_default=True, help="With --http: address to bind.")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=3000,
+    show_default=True,
+    help="With --http: port to bind (0 picks a free one).",
+)
+@store_options
+@click.pass_context
+def serve_slack_command(
+    ctx: click.Context,
+    http_mode: bool,
+    host: str,
+    port: int,
+    store: Path | None,
+    chroma_url: str | None,
+) -> None:
+    """Run the Slack bot: /ask, /quote, /source, @mentions and DMs.
+
+    Socket Mode by default (SLACK_BOT_TOKEN, SLACK_APP_TOKEN: no public URL needed); with
+    --http, an endpoint at /slack/events plus GET /healthz (SLACK_BOT_TOKEN,
+    SLACK_SIGNING_SECRET). See docs/slack.md.
+    """
+    import asyncio
+
+    from click.core import ParameterSource
+
+    if not http_mode and any(
+        ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE for name in ("host", "port")
+    ):
+        raise click.UsageError("--host and --port only apply with --http")
+    with friendly_errors():
+        settings = load_settings(store, chroma_url)
+        if http_mode:
+            settings.require("slack_bot_token", "slack_signing_secret")
+        else:
+            settings.require("slack_bot_token", "slack_app_token")
+        from bot.slack_app import serve  # slack_bolt loads only when serving Slack
+
+        engine = runtime.open_engine(settings)
+        asyncio.run(
+            serve(
+                settings,
+                engine,
+                http=http_mode,
+                host=host,
+                port=port,
+                announce=lambda message: click.echo(message, err=True),
+            )
+        )
 
 
 if __name__ == "__main__":  # pragma: no cover

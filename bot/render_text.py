@@ -37,7 +37,10 @@ def render_paragraph(doc_id: str, title: str, paragraph: Paragraph) -> str:
 
 
 def _source_line(citation: Citation) -> str:
-    line = f"  [{citation.n}] {citation.title} ¶{citation.paragraph} ({citation.doc}:{citation.paragraph}) · score {citation.score:.2f}"
+    line = (
+        f"  [{citation.n}] {citation.title} ¶{citation.paragraph} "
+        f"({citation.doc}:{citation.paragraph}) · score {citation.score:.2f}"
+    )
     if citation.link:
         line += f"\n      {citation.link}"
     return line

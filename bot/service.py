@@ -47,9 +47,7 @@ USAGE = (
     "• `/quote <speaker>`: every statement attributed to someone\n"
     "• `/source <N or doc:N>`: one paragraph in full"
 )
-TOO_LONG = (
-    f"That question is too long: please keep it under {MAX_CHAT_QUESTION_CHARS} characters."
-)
+TOO_LONG = f"That question is too long: please keep it under {MAX_CHAT_QUESTION_CHARS} characters."
 UNAVAILABLE = "Search is unavailable right now. Please try again in a minute."
 TIMED_OUT = "That took too long to answer. Please try again in a moment."
 FAILED = "Sorry, something went wrong while answering. The error has been logged."
@@ -155,7 +153,9 @@ class RateLimiter:
 class DeliveryDeduper:
     """Remembers delivery ids for ``ttl`` seconds so a redelivered event is answered once."""
 
-    def __init__(self, ttl: float = DEDUPE_SECONDS, *, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, ttl: float = DEDUPE_SECONDS, *, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self._ttl = ttl
         self._clock = clock
         self._seen: OrderedDict[str, float] = OrderedDict()
@@ -261,7 +261,9 @@ class AnswerService:
         """One paragraph in full, for ``/source N`` or ``/source doc:N``."""
         ref = clean_question(ref)
         if not ref:
-            return Reply(ReplyKind.USAGE, "Give a paragraph number, e.g. `/source 12` or `/source doc:12`.")
+            return Reply(
+                ReplyKind.USAGE, "Give a paragraph number, e.g. `/source 12` or `/source doc:12`."
+            )
         limited = self._rate_limited(asker)
         if limited:
             return limited

@@ -10,6 +10,9 @@ variable                   meaning                                     default
 READOUT_STORE              embedded chromadb folder                    ``./.readout``
 READOUT_CHROMA_URL         a Chroma server instead of the folder       (unset: embedded)
 READOUT_CHROMA_TOKEN       bearer token for a secured Chroma server    (unset)
+READOUT_CHROMA_TOKEN_HEADER  header the token goes in                  ``Authorization``
+READOUT_CHROMA_TIMEOUT     seconds before a silent server is "down"    ``4``
+READOUT_INDEX_LOCK_TTL     seconds a dead indexer's lock outlives it   ``60``
 READOUT_MODEL              model name, local folder or hub name        ``all-MiniLM-L6-v2``
 READOUT_MODEL_DIR          where the verified default model lives      XDG data dir
 READOUT_LOG_LEVEL          logging level                               ``WARNING``
@@ -38,6 +41,10 @@ DEFAULT_LOG_LEVEL = "WARNING"
 DEFAULT_RATE_LIMIT = 5
 DEFAULT_RATE_WINDOW_SECONDS = 30.0
 DEFAULT_ANSWER_TIMEOUT_SECONDS = 20.0
+DEFAULT_CHROMA_TOKEN_HEADER = "Authorization"
+# Under 5 s, so a question to a hanging Chroma server is refused within 5 s.
+DEFAULT_CHROMA_TIMEOUT_SECONDS = 4.0
+DEFAULT_INDEX_LOCK_TTL_SECONDS = 60.0
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 DEFAULT_DISCORD_API_URL = "https://discord.com/api/v10"
 DEFAULT_DISCORD_GATEWAY_URL = "wss://gateway.discord.gg/"
@@ -50,6 +57,9 @@ class Settings:
     store: Path = DEFAULT_STORE
     chroma_url: str = ""
     chroma_token: str = field(default="", repr=False)
+    chroma_token_header: str = DEFAULT_CHROMA_TOKEN_HEADER
+    chroma_timeout: float = DEFAULT_CHROMA_TIMEOUT_SECONDS
+    index_lock_ttl: float = DEFAULT_INDEX_LOCK_TTL_SECONDS
     model: str = DEFAULT_MODEL
     model_dir: Path = field(default_factory=default_model_dir)
     log_level: str = DEFAULT_LOG_LEVEL
@@ -90,6 +100,10 @@ class Settings:
             store=Path(env.get("READOUT_STORE") or DEFAULT_STORE),
             chroma_url=env.get("READOUT_CHROMA_URL", "").strip(),
             chroma_token=env.get("READOUT_CHROMA_TOKEN", "").strip(),
+            chroma_token_header=env.get("READOUT_CHROMA_TOKEN_HEADER", "").strip()
+            or DEFAULT_CHROMA_TOKEN_HEADER,
+            chroma_timeout=number("READOUT_CHROMA_TIMEOUT", DEFAULT_CHROMA_TIMEOUT_SECONDS),
+            index_lock_ttl=number("READOUT_INDEX_LOCK_TTL", DEFAULT_INDEX_LOCK_TTL_SECONDS),
             model=env.get("READOUT_MODEL", "").strip() or DEFAULT_MODEL,
             model_dir=Path(env["READOUT_MODEL_DIR"])
             if env.get("READOUT_MODEL_DIR")
@@ -110,7 +124,9 @@ class Settings:
             discord_guild=env.get("READOUT_DISCORD_GUILD", "").strip(),
         )
         if settings.log_level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
-            problems.append(f"READOUT_LOG_LEVEL must be a logging level (got {settings.log_level!r})")
+            problems.append(
+                f"READOUT_LOG_LEVEL must be a logging level (got {settings.log_level!r})"
+            )
         if settings.chroma_url and not settings.chroma_url.startswith(("http://", "https://")):
             problems.append("READOUT_CHROMA_URL must start with http:// or https://")
         if problems:

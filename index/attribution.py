@@ -140,9 +140,7 @@ def _subject_before(tokens: list[str], verb: int) -> str | None:
     """The name (or "" for a pronoun) right before a reporting verb, skipping one aside."""
     j = verb - 1
     # Adverbs between subject and verb: "Biden also expressed", "Xi repeatedly warned".
-    while j >= 0 and (
-        (tokens[j].islower() and tokens[j].endswith("ly")) or tokens[j] in _ADVERBS
-    ):
+    while j >= 0 and ((tokens[j].islower() and tokens[j].endswith("ly")) or tokens[j] in _ADVERBS):
         j -= 1
     if j >= 0 and tokens[j] == ",":
         # "Xi, for his part, called": skip back to the comma that opens the aside.

@@ -18,6 +18,7 @@ import logging
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -161,9 +162,9 @@ def parse_document(text: str, *, doc_id: str, source: str = "") -> Document:
         number = len(paragraphs) + 1
         texts = split_sentences(block.text)
         speakers = attribute_speakers(texts, speaker_context)
+        pairs = zip(texts, speakers, strict=True)
         sentences = tuple(
-            Sentence(doc_id, number, i, sentence_text, sentence_speakers)
-            for i, (sentence_text, sentence_speakers) in enumerate(zip(texts, speakers), start=1)
+            Sentence(doc_id, number, i, text, who) for i, (text, who) in enumerate(pairs, start=1)
         )
         paragraphs.append(Paragraph(doc_id, number, block.text, heading, sentences))
 
@@ -259,7 +260,7 @@ class _Block:
 def _blocks(body: str) -> Iterator[_Block]:
     lines = body.splitlines()
     nonblank = [i for i, line in enumerate(lines) if line.strip()]
-    has_blank_separators = any(b - a > 1 for a, b in zip(nonblank, nonblank[1:]))
+    has_blank_separators = any(b - a > 1 for a, b in pairwise(nonblank))
     groups = _group_by_blank_lines(lines) if has_blank_separators else [[ln] for ln in lines]
     for group in groups:
         yield from _blocks_in_group(group, wrapped=has_blank_separators)
@@ -291,7 +292,9 @@ def _blocks_in_group(group: list[str], *, wrapped: bool) -> Iterator[_Block]:
                 yield _Block(_join(current))
                 current = []
             if heading.group(1).strip():
-                yield _Block(heading.group(1).strip(), is_heading=True, title=heading.group(1).strip())
+                yield _Block(
+                    heading.group(1).strip(), is_heading=True, title=heading.group(1).strip()
+                )
             continue
         if current and _LIST_ITEM.match(line):
             yield _Block(_join(current))

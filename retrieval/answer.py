@@ -43,7 +43,9 @@ class Citation:
             return ""
         words = self.quote.split()
         if len(words) > 8:  # a start,end fragment stays short and still pins the sentence
-            fragment = f"{quote(' '.join(words[:4]), safe='')},{quote(' '.join(words[-4:]), safe='')}"
+            fragment = (
+                f"{quote(' '.join(words[:4]), safe='')},{quote(' '.join(words[-4:]), safe='')}"
+            )
         else:
             fragment = quote(self.quote, safe="")
         base = self.url.split("#", 1)[0]

@@ -16,7 +16,7 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from index.corpus import Paragraph, Sentence
 from index.embedder import Embedder
@@ -29,11 +29,15 @@ from retrieval.query import (
     QueryTerms,
     acronym_pattern,
     analyze_question,
-    name_tokens,
     expected_answer_type,
     has_answer_type,
+    name_tokens,
 )
 from retrieval.ranking import Evidence, Ranked, rank, select_sentences
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +68,9 @@ class Store(Protocol):
     def documents(self, version: int) -> list[DocumentRecord]: ...
     def paragraphs(self, version: int) -> list[Paragraph]: ...
     def sentences(self, version: int) -> list[Sentence]: ...
-    def query(self, version: int, kind: str, vectors: object, k: int) -> list[list[VectorHit]]: ...
+    def query(
+        self, version: int, kind: str, vectors: npt.NDArray[np.float32], k: int
+    ) -> list[list[VectorHit]]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +149,10 @@ class Engine:
     def embedder(self) -> Embedder:
         return self._embedder
 
+    @property
+    def store(self) -> Store:
+        return self._store
+
     def snapshot(self) -> Snapshot:
         """The live index, reloaded when the store's pointer has moved since the last call."""
         pointer = self._store.pointer()
@@ -197,12 +207,11 @@ class Engine:
         if not wanted:
             raise QuestionError("name a speaker, e.g. `readout quotes xi`.")
         snapshot = self.snapshot()
-        rows = [
-            row
-            for row, tokens in enumerate(snapshot.speaker_tokens_of)
-            if wanted <= tokens
+        rows = [row for row, tokens in enumerate(snapshot.speaker_tokens_of) if wanted <= tokens]
+        return [
+            _citation(snapshot, n, row, 1.0, "attributed to " + speaker)
+            for n, row in enumerate(rows, 1)
         ]
-        return [_citation(snapshot, n, row, 1.0, "attributed to " + speaker) for n, row in enumerate(rows, 1)]
 
     def speakers(self) -> list[tuple[str, int]]:
         """Names statements are attributed to, with how many sentences each."""
@@ -238,7 +247,7 @@ def validate_question(question: str) -> str:
     """The question stripped, or :class:`QuestionError` if it is empty or too long."""
     question = " ".join(question.split())
     if not question:
-        raise QuestionError("ask a question, e.g. readout ask \"What did Xi say about Taiwan?\"")
+        raise QuestionError('ask a question, e.g. readout ask "What did Xi say about Taiwan?"')
     if len(question) > MAX_QUESTION_CHARS:
         raise QuestionError(
             f"that question is {len(question):,} characters; the limit is {MAX_QUESTION_CHARS:,}."
@@ -250,7 +259,11 @@ def _clearly_off_topic(terms: QueryTerms) -> bool:
     """Abstain before searching when words alone show the corpus cannot cover the question."""
     if not terms.key_terms and not terms.expansions:
         return True  # nothing to look for: "what's 2+2?"
-    return bool(terms.key_terms) and not terms.expansions and len(terms.missing) == len(terms.key_terms)
+    return (
+        bool(terms.key_terms)
+        and not terms.expansions
+        and len(terms.missing) == len(terms.key_terms)
+    )
 
 
 def _covered(terms: QueryTerms, best: Sequence[Evidence]) -> bool:
@@ -289,7 +302,8 @@ def _rank(
     }
     lexical_query = terms.topic_query
     lexical_sentence = {
-        hit.row: hit.score for hit in snapshot.sentence_lexical.search(lexical_query, LEXICAL_SENTENCES)
+        hit.row: hit.score
+        for hit in snapshot.sentence_lexical.search(lexical_query, LEXICAL_SENTENCES)
     }
     lexical_paragraph = {
         hit.row: hit.score

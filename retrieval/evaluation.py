@@ -131,8 +131,10 @@ def score_case(case: EvalCase, answer: Answer) -> EvalResult:
         and first.paragraph in case.paragraphs
         and (not case.doc or first.doc == case.doc)
     )
-    phrase = case.answerable and not answer.abstained and any(
-        p in answer.text.lower() for p in case.phrases
+    phrase = (
+        case.answerable
+        and not answer.abstained
+        and any(p in answer.text.lower() for p in case.phrases)
     )
     return EvalResult(case, answer, bool(top1), bool(phrase))
 

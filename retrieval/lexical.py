@@ -100,7 +100,7 @@ class LexicalIndex:
         )
         return [
             LexicalHit(int(row), min(1.0, float(score) / norm))
-            for row, score in zip(rows[0], scores[0])
+            for row, score in zip(rows[0], scores[0], strict=True)
             if score > 0
         ]
 

@@ -187,7 +187,7 @@ _QUESTION_TYPES: tuple[tuple[re.Pattern[str], str], ...] = (
 
 
 def expected_answer_type(question: str) -> str | None:
-    """"time", "duration" or "quantity" when the question's form asks for one, else None."""
+    """ "time", "duration" or "quantity" when the question's form asks for one, else None."""
     for pattern, answer_type in _QUESTION_TYPES:
         if pattern.search(question):
             return answer_type

@@ -49,7 +49,9 @@ class FakeEmbedder:
     def __init__(self) -> None:
         self.calls: list[int] = []
 
-    def encode(self, texts: Sequence[str], *, show_progress: bool = False) -> npt.NDArray[np.float32]:
+    def encode(
+        self, texts: Sequence[str], *, show_progress: bool = False
+    ) -> npt.NDArray[np.float32]:
         self.calls.append(len(texts))
         vectors = np.zeros((len(texts), self.dimension), dtype=np.float32)
         for row, text in enumerate(texts):

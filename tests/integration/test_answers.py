@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from index.build import build_index
@@ -28,7 +26,11 @@ def test_xi_on_taiwan_cites_paragraph_12(article_engine: Engine) -> None:
 
 def test_every_quoted_sentence_is_verbatim_from_its_paragraph(article_engine: Engine) -> None:
     text = (BUNDLED_CORPUS_DIR / "xi-biden-call.txt").read_text(encoding="utf-8").splitlines()
-    for question in ("What did Biden say about TikTok?", "Did they discuss AI?", "Who will travel to China?"):
+    for question in (
+        "What did Biden say about TikTok?",
+        "Did they discuss AI?",
+        "Who will travel to China?",
+    ):
         answer = article_engine.ask(question)
         assert 1 <= len(answer.citations) <= 3
         for citation in answer.citations:
@@ -38,7 +40,12 @@ def test_every_quoted_sentence_is_verbatim_from_its_paragraph(article_engine: En
 
 @pytest.mark.parametrize(
     "question",
-    ["Who is the CEO of Apple?", "What did Macron say about Taiwan?", "Tell me a joke", "What's 2+2?"],
+    [
+        "Who is the CEO of Apple?",
+        "What did Macron say about Taiwan?",
+        "Tell me a joke",
+        "What's 2+2?",
+    ],
 )
 def test_uncovered_questions_abstain(article_engine: Engine, question: str) -> None:
     answer = article_engine.ask(question)
@@ -47,7 +54,9 @@ def test_uncovered_questions_abstain(article_engine: Engine, question: str) -> N
 
 
 def test_dev_set_meets_the_targets(article_engine: Engine) -> None:
-    report = evaluate(parse_cases(DEV_SET.read_text(encoding="utf-8").splitlines()), article_engine.ask)
+    report = evaluate(
+        parse_cases(DEV_SET.read_text(encoding="utf-8").splitlines()), article_engine.ask
+    )
     assert report.answerable == 25 and report.unanswerable == 8
     assert report.top1 >= 23, report.to_json()["failures"]
     assert report.phrase_hits >= 22, report.to_json()["failures"]

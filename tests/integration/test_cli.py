@@ -14,7 +14,9 @@ pytestmark = pytest.mark.integration
 TIMEOUT = 180
 
 
-def readout(env: dict[str, str], *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+def readout(
+    env: dict[str, str], *args: str, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "bot", *args],
         env=env,
@@ -26,7 +28,9 @@ def readout(env: dict[str, str], *args: str, stdin: str | None = None) -> subpro
     )
 
 
-def test_ask_builds_the_default_index_then_answers_with_sources(readout_env: dict[str, str]) -> None:
+def test_ask_builds_the_default_index_then_answers_with_sources(
+    readout_env: dict[str, str],
+) -> None:
     done = readout(readout_env, "ask", "What did Xi say about Taiwan?")
     assert done.returncode == 0, done.stderr
     assert "building one from the bundled article" in done.stderr
@@ -43,7 +47,9 @@ def test_json_contract_and_stdin_batch(readout_env: dict[str, str]) -> None:
     assert set(payload["citations"][0]) == {"n", "doc", "title", "paragraph", "quote", "score"}
     assert payload["citations"][0]["paragraph"] == 12 and payload["abstained"] is False
 
-    batch = readout(readout_env, "ask", "--json", stdin="Who will travel to China?\n\nTell me a joke\n")
+    batch = readout(
+        readout_env, "ask", "--json", stdin="Who will travel to China?\n\nTell me a joke\n"
+    )
     assert batch.returncode == 0, batch.stderr
     lines = [json.loads(line) for line in batch.stdout.splitlines()]
     assert [line["question"] for line in lines] == ["Who will travel to China?", "Tell me a joke"]
@@ -62,7 +68,9 @@ def test_bad_questions_exit_2_with_a_message(readout_env: dict[str, str]) -> Non
         assert "Traceback" not in done.stderr
 
 
-def test_index_own_folder_incrementally_with_warnings(readout_env: dict[str, str], tmp_path: Path) -> None:
+def test_index_own_folder_incrementally_with_warnings(
+    readout_env: dict[str, str], tmp_path: Path
+) -> None:
     docs = tmp_path / "docs"
     docs.mkdir()
     (docs / "notes.md").write_text(
@@ -73,7 +81,9 @@ def test_index_own_folder_incrementally_with_warnings(readout_env: dict[str, str
     (docs / "blob.txt").write_bytes(b"\x00\xff binary")
     first = readout(readout_env, "index", str(docs))
     assert first.returncode == 0, first.stderr
-    assert "skipped" in first.stderr and "blob.txt" in first.stderr and "looks binary" in first.stderr
+    assert (
+        "skipped" in first.stderr and "blob.txt" in first.stderr and "looks binary" in first.stderr
+    )
     again = readout(readout_env, "index", str(docs))
     assert again.returncode == 0 and "up to date: nothing to embed" in again.stdout
 

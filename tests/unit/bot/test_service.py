@@ -35,7 +35,9 @@ class FakeClock:
 class FakeEngine:
     """Answers every question by quoting it back; records what was searched."""
 
-    def __init__(self, *, error: Exception | None = None, gate: threading.Event | None = None) -> None:
+    def __init__(
+        self, *, error: Exception | None = None, gate: threading.Event | None = None
+    ) -> None:
         self.asked: list[str] = []
         self.error = error
         self.gate = gate

@@ -10,7 +10,10 @@ from index.attribution import SpeakerContext, attribute_speakers, find_speakers
     [
         ("Xi said the talks went well.", ["Xi"]),
         ("Biden also expressed concerns about TikTok.", ["Biden"]),
-        ("National Security Council spokesman John Kirby told reporters that it mattered.", ["John Kirby"]),
+        (
+            "National Security Council spokesman John Kirby told reporters that it mattered.",
+            ["John Kirby"],
+        ),
         ("Xi, for his part, called for the two sides to value peace.", ["Xi"]),
         ("It was productive, said Blinken.", ["Blinken"]),
         ("Talks resumed, according to China’s readout.", ["China"]),

@@ -21,7 +21,9 @@ def docs(tmp_path: Path) -> Path:
     return folder
 
 
-def test_rerun_on_unchanged_files_embeds_nothing(tmp_path: Path, docs: Path, fake_embedder: FakeEmbedder) -> None:
+def test_rerun_on_unchanged_files_embeds_nothing(
+    tmp_path: Path, docs: Path, fake_embedder: FakeEmbedder
+) -> None:
     store = ChromaStore.open_local(tmp_path / "store")
     first = build_index([docs], embedder=fake_embedder, store=store)
     assert first.changed and first.embedded == ("a", "b")
@@ -63,7 +65,11 @@ def test_unchanged_documents_are_copied_with_their_vectors(
 
 def test_missing_path_is_an_error_naming_it(tmp_path: Path, fake_embedder: FakeEmbedder) -> None:
     with pytest.raises(CorpusError, match="nowhere"):
-        build_index([tmp_path / "nowhere"], embedder=fake_embedder, store=ChromaStore.open_local(tmp_path / "s"))
+        build_index(
+            [tmp_path / "nowhere"],
+            embedder=fake_embedder,
+            store=ChromaStore.open_local(tmp_path / "s"),
+        )
 
 
 def test_paragraph_means_are_unit_vectors() -> None:

@@ -4,7 +4,13 @@ from pathlib import Path
 
 import pytest
 
-from index.corpus import BUNDLED_CORPUS_DIR, find_files, load_documents, parse_document, split_sentences
+from index.corpus import (
+    BUNDLED_CORPUS_DIR,
+    find_files,
+    load_documents,
+    parse_document,
+    split_sentences,
+)
 from index.errors import CorpusError
 
 
@@ -33,7 +39,7 @@ def test_hard_wrapped_indented_blocks_are_joined_and_headings_kept_as_context() 
     text = (
         "   LICENSE TERMS\n\n"
         "   1. Definitions.\n\n"
-        "      \"Work\" shall mean the work of\n"
+        '      "Work" shall mean the work of\n'
         "      authorship, in Source or Object form.\n\n"
         "      A second paragraph that is also\n"
         "      wrapped over two lines.\n"
@@ -68,7 +74,10 @@ def test_markdown_headings_lists_and_code_fences() -> None:
 
 
 def test_front_matter_sets_title_url_and_date() -> None:
-    text = "---\ntitle: The Call\nurl: https://example.com/call\ndate: 2024-04-02\n---\nOne line.\nTwo line.\n"
+    text = (
+        "---\ntitle: The Call\nurl: https://example.com/call\ndate: 2024-04-02\n---\n"
+        "One line.\nTwo line.\n"
+    )
     document = parse_document(text, doc_id="call")
     assert (document.title, document.url, document.date) == (
         "The Call",

@@ -6,7 +6,9 @@ from retrieval.answer import NOT_COVERED, Answer, Citation
 
 
 def citation(n: int, quote: str = "Xi called it the first red line.", url: str = "") -> Citation:
-    return Citation(n=n, doc="doc", title="Title", paragraph=12, sentence=1, quote=quote, score=0.81234, url=url)
+    return Citation(
+        n=n, doc="doc", title="Title", paragraph=12, sentence=1, quote=quote, score=0.81234, url=url
+    )
 
 
 def test_json_is_exactly_the_cli_contract() -> None:
@@ -44,7 +46,9 @@ def test_an_abstention_cites_nothing() -> None:
 def test_text_fragment_link() -> None:
     short = citation(1, quote="Short quote here.", url="https://example.com/a#top")
     assert short.link == "https://example.com/a#:~:text=Short%20quote%20here."
-    long = citation(1, quote="one two three four five six seven eight nine ten", url="https://e.com/")
+    long = citation(
+        1, quote="one two three four five six seven eight nine ten", url="https://e.com/"
+    )
     assert long.link == "https://e.com/#:~:text=one%20two%20three%20four,seven%20eight%20nine%20ten"
     assert citation(1).link == ""
     assert citation(1).ref == "doc:¶12"

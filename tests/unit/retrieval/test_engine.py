@@ -23,8 +23,17 @@ def write(folder: Path, name: str, text: str) -> Path:
 def corpus(tmp_path: Path) -> Path:
     folder = tmp_path / "docs"
     folder.mkdir()
-    write(folder, "garden.md", "# Garden\n\nTomatoes need full sun and daily water.\n\nBasil grows well beside tomatoes. Gardener Ada said basil repels pests.\n")
-    write(folder, "kitchen.txt", "Bread needs flour, water and yeast.\nKnead the dough for ten minutes.\n")
+    write(
+        folder,
+        "garden.md",
+        "# Garden\n\nTomatoes need full sun and daily water.\n\n"
+        "Basil grows well beside tomatoes. Gardener Ada said basil repels pests.\n",
+    )
+    write(
+        folder,
+        "kitchen.txt",
+        "Bread needs flour, water and yeast.\nKnead the dough for ten minutes.\n",
+    )
     return folder
 
 
@@ -44,7 +53,7 @@ def test_other_model_is_told_to_rebuild(engine: Engine, fake_embedder: FakeEmbed
     class OtherModel(FakeEmbedder):
         model_id = "another-model"
 
-    other = Engine(engine._store, OtherModel())  # noqa: SLF001 - same store, other model
+    other = Engine(engine.store, OtherModel())
     with pytest.raises(IndexMismatch, match="Rebuild it with `readout index`"):
         other.ask("tomatoes?")
 
@@ -53,7 +62,11 @@ def test_answer_quotes_and_cites_the_matching_sentence(engine: Engine) -> None:
     answer = engine.ask("How much kneading does the dough need?")
     assert not answer.abstained
     first = answer.citations[0]
-    assert (first.doc, first.paragraph, first.quote) == ("kitchen", 2, "Knead the dough for ten minutes.")
+    assert (first.doc, first.paragraph, first.quote) == (
+        "kitchen",
+        2,
+        "Knead the dough for ten minutes.",
+    )
     assert answer.text.startswith("Knead the dough for ten minutes. [1]")
 
 
@@ -82,7 +95,7 @@ def test_engine_picks_up_a_rebuild_without_restarting(
 ) -> None:
     before = engine.ask("What does bread need?")
     write(corpus, "kitchen.txt", "Bread needs rye flour and a sourdough starter.\n")
-    build_index([corpus], embedder=fake_embedder, store=engine._store)  # noqa: SLF001
+    build_index([corpus], embedder=fake_embedder, store=engine.store)
     after = engine.ask("What does bread need?")
     assert before.index_version + 1 == after.index_version
     assert after.citations[0].quote == "Bread needs rye flour and a sourdough starter."

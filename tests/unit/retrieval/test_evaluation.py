@@ -1,23 +1,40 @@
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from index.errors import CorpusError
 from retrieval.answer import Answer, Citation
 from retrieval.evaluation import evaluate, parse_cases
 
-LINES = [
-    '{"id": "a", "question": "taiwan?", "answerable": true, "paragraphs": [12], "phrases": ["red line"]}',
-    "",
-    '{"id": "b", "question": "joke?", "answerable": false}',
-    '{"id": "c", "question": "tiktok?", "answerable": true, "paragraphs": [8], "phrases": ["tiktok"], "doc": "other"}',
+CASES = [
+    {
+        "id": "a",
+        "question": "taiwan?",
+        "answerable": True,
+        "paragraphs": [12],
+        "phrases": ["red line"],
+    },
+    {"id": "b", "question": "joke?", "answerable": False},
+    {
+        "id": "c",
+        "question": "tiktok?",
+        "answerable": True,
+        "paragraphs": [8],
+        "phrases": ["tiktok"],
+        "doc": "other",
+    },
 ]
+LINES = [json.dumps(CASES[0]), "", json.dumps(CASES[1]), json.dumps(CASES[2])]
 
 
 def answer_for(question: str) -> Answer:
     if question == "taiwan?":
         quote = "Xi called it the first red line."
-        return Answer(question, f"{quote} [1]", False, (Citation(1, "doc", "T", 12, 1, quote, 0.9),))
+        return Answer(
+            question, f"{quote} [1]", False, (Citation(1, "doc", "T", 12, 1, quote, 0.9),)
+        )
     if question == "tiktok?":
         quote = "Concerns about TikTok."
         return Answer(question, f"{quote} [1]", False, (Citation(1, "doc", "T", 8, 1, quote, 0.9),))

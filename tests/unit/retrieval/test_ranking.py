@@ -49,9 +49,7 @@ def test_select_keeps_close_runners_up_from_the_same_paragraph() -> None:
 
 def test_select_skips_duplicate_texts_and_caps_at_three() -> None:
     ranked = rank({row: Evidence(dense_sentence=1.0 - row * 0.01) for row in range(6)})
-    chosen = select_sentences(
-        ranked, texts=["a", "a", "b", "c", "d", "e"], paragraph_of=[0] * 6
-    )
+    chosen = select_sentences(ranked, texts=["a", "a", "b", "c", "d", "e"], paragraph_of=[0] * 6)
     assert [c.row for c in chosen] == [0, 2, 3]
 
 
