@@ -227,6 +227,29 @@ def chat_command(store: Path | None, chroma_url: str | None) -> None:
     run_chat(engine)
 
 
+@main.command("health")
+@click.option(
+    "--load-model/--no-load-model",
+    default=True,
+    show_default=True,
+    help="Load the model and encode a probe sentence (--no-load-model only verifies its "
+    "files: cheaper, for frequent container health checks).",
+)
+@store_options
+def health_command(load_model: bool, store: Path | None, chroma_url: str | None) -> None:
+    """Check the store, the index and the model; print one line of JSON, exit 0 or 1."""
+    from bot.health import check_health
+
+    try:
+        settings = load_settings(store, chroma_url)
+    except ConfigError as exc:
+        click.echo(json.dumps({"ok": False, "error": str(exc)}))
+        sys.exit(EXIT_ERROR)
+    health = check_health(settings, load_model=load_model)
+    click.echo(json.dumps(health.to_json(), ensure_ascii=False))
+    sys.exit(0 if health.ok else EXIT_ERROR)
+
+
 @main.group("serve")
 def serve_group() -> None:
     """Run readout as a chat bot (Slack or Discord)."""

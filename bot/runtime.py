@@ -2,6 +2,11 @@
 
 Entry points (the CLI, the Slack and Discord servers) call these and nothing below them, so
 choosing the embedded store or a Chroma server, and which model, happens in one place.
+
+In server mode readers and writers get different patience: a question gives up on a silent
+server after ``READOUT_CHROMA_TIMEOUT`` seconds (4 by default, so people hear "search is
+unavailable" within 5 s), while a build, which sends thousands of vectors per request, waits up
+to ``BUILD_TIMEOUT_SECONDS`` per request.
 """
 
 from __future__ import annotations
@@ -15,17 +20,35 @@ from bot.settings import Settings
 from index.build import BuildReport, build_index
 from index.corpus import BUNDLED_CORPUS_DIR
 from index.embedder import SentenceTransformerEmbedder
+from index.errors import IndexLocked
+from index.lock import FileWriterLock, ServerWriterLock, WriterLock
 from index.store import ChromaStore
 from retrieval.engine import Engine
 
 log = logging.getLogger(__name__)
 
+BUILD_TIMEOUT_SECONDS = 120.0
 
-def open_store(settings: Settings) -> ChromaStore:
-    """The embedded store at ``settings.store``, or the Chroma server at ``chroma_url``."""
+
+def open_store(settings: Settings, *, timeout: float | None = None) -> ChromaStore:
+    """The embedded store at ``settings.store``, or the Chroma server at ``chroma_url``
+    (connected on first use; each request waits at most ``timeout`` or
+    ``settings.chroma_timeout`` seconds)."""
     if settings.chroma_url:
-        return ChromaStore.open_remote(settings.chroma_url, token=settings.chroma_token)
+        return ChromaStore.open_remote(
+            settings.chroma_url,
+            token=settings.chroma_token,
+            token_header=settings.chroma_token_header,
+            timeout=timeout if timeout is not None else settings.chroma_timeout,
+        )
     return ChromaStore.open_local(settings.store)
+
+
+def writer_lock(settings: Settings, store: ChromaStore) -> WriterLock:
+    """The lock a build holds: a lease on the Chroma server, or a file beside the folder."""
+    if store.is_remote:
+        return ServerWriterLock(store, ttl=settings.index_lock_ttl)
+    return FileWriterLock(settings.store)
 
 
 def open_embedder(settings: Settings) -> SentenceTransformerEmbedder:
@@ -41,14 +64,20 @@ def build(
     embedder: SentenceTransformerEmbedder | None = None,
     show_progress: bool = False,
 ) -> BuildReport:
-    """Index ``paths`` (the bundled article when empty) into the configured store."""
-    store = store or open_store(settings)
+    """Index ``paths`` (the bundled article when empty) into the configured store.
+
+    The version readers used until now is kept until the next build, so questions already
+    under way when the pointer flips finish on it.
+    """
+    if store is None:
+        store = open_store(settings, timeout=max(BUILD_TIMEOUT_SECONDS, settings.chroma_timeout))
     return build_index(
         list(paths) or [BUNDLED_CORPUS_DIR],
         embedder=embedder or open_embedder(settings),
         store=store,
         show_progress=show_progress,
-        lock_dir=None if store.is_remote else settings.store,
+        lock=writer_lock(settings, store),
+        keep_previous=True,
     )
 
 
@@ -65,5 +94,10 @@ def open_engine(
             f"No index in {store.location} yet: building one from the bundled article "
             "(run `readout index PATH` to index your own documents)."
         )
-        build(settings, [], store=store, embedder=embedder)
+        try:
+            build(settings, [], store=store, embedder=embedder)
+        except IndexLocked:
+            # Another process (a replica starting at the same time) is building it; the
+            # engine picks the index up on the first question after it is published.
+            announce("Another process is building the index; answers start once it is done.")
     return Engine(store, embedder)

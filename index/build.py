@@ -7,19 +7,25 @@ version is checked with a self-test query, published by flipping the pointer, an
 older versions dropped. Sentences are embedded one by one; a paragraph's vector is the
 normalised mean of its sentences' vectors, so every text is encoded exactly once and long
 paragraphs are not truncated by the model's 256-token window.
+
+Only one build writes at a time (``index.lock``): a file lock beside an embedded store, a lease
+on a Chroma server. With ``keep_previous`` the version that was live until now survives until
+the next build, so a reader that read the old pointer a moment before the flip can still finish
+its question on it; long-running deployments (``bot.runtime``) build that way.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from index.corpus import Document, Skipped, load_documents
 from index.embedder import Embedder
-from index.errors import IndexLocked, StoreCorrupt
+from index.errors import StoreCorrupt
+from index.lock import LOCK_FILE_NAME, FileWriterLock, NoLock, ServerWriterLock, WriterLock
 from index.store import ChromaStore
 
 if TYPE_CHECKING:
@@ -28,7 +34,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-LOCK_FILE_NAME = "readout-write.lock"
+__all__ = ["LOCK_FILE_NAME", "BuildReport", "build_index", "paragraph_means", "writer_lock_for"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,13 +58,32 @@ def build_index(
     store: ChromaStore,
     show_progress: bool = False,
     lock_dir: Path | None = None,
+    lock: WriterLock | None = None,
+    keep_previous: bool = False,
 ) -> BuildReport:
-    """Make the store's live index mirror exactly the documents under ``paths``."""
+    """Make the store's live index mirror exactly the documents under ``paths``.
+
+    The writer lock is ``lock`` if given, else :func:`writer_lock_for` ``(store, lock_dir)``.
+    With ``keep_previous`` the version live before this build is dropped by the next build
+    instead of this one.
+    """
     documents, skipped = load_documents(paths)
     for skip in skipped:
         log.warning("skipped %s: %s", skip.path, skip.reason)
-    with _writer_lock(lock_dir):
-        return _build(documents, tuple(skipped), embedder, store, show_progress)
+    writer = lock if lock is not None else writer_lock_for(store, lock_dir)
+    with writer:
+        return _build(
+            documents, tuple(skipped), embedder, store, show_progress, writer, keep_previous
+        )
+
+
+def writer_lock_for(store: ChromaStore, lock_dir: Path | None = None) -> WriterLock:
+    """The default lock: a file in ``lock_dir``, a lease on a server, or none at all."""
+    if lock_dir is not None:
+        return FileWriterLock(lock_dir)
+    if store.is_remote:
+        return ServerWriterLock(store)
+    return NoLock()
 
 
 def _build(
@@ -67,6 +92,8 @@ def _build(
     embedder: Embedder,
     store: ChromaStore,
     show_progress: bool,
+    lock: WriterLock,
+    keep_previous: bool,
 ) -> BuildReport:
     live = store.pointer()
     previous = {}
@@ -76,11 +103,15 @@ def _build(
     paragraphs = sum(len(d.paragraphs) for d in documents)
     sentences = sum(len(p.sentences) for d in documents for p in d.paragraphs)
 
+    existing = store.versions()
     if live is not None and previous == wanted and live.model_id == embedder.model_id:
         log.info("index v%d is up to date (%d documents)", live.version, len(documents))
+        # Versions above the live one are leftovers of a killed build (we hold the lock).
+        for leftover in (v for v in existing if v > live.version):
+            log.info("dropping v%d, left by an interrupted build", leftover)
+            store.drop_version(leftover)
         return BuildReport(live.version, False, (), (), (), skipped, paragraphs, sentences)
 
-    existing = store.versions()
     version = max([*existing, live.version if live else 0]) + 1
     unchanged = [d for d in documents if previous.get(d.doc_id) == d.content_hash]
     to_embed = [d for d in documents if previous.get(d.doc_id) != d.content_hash]
@@ -91,9 +122,11 @@ def _build(
     _embed_into(store, version, to_embed, embedder, show_progress)
     _self_test(store, version, documents, embedder)
 
+    lock.verify()  # a writer that lost its lease must not flip the pointer
     store.publish(version, embedder.model_id, len(documents))
+    keep = {version, live.version} if keep_previous and live is not None else {version}
     for old in existing:
-        if old != version:
+        if old not in keep:
             store.drop_version(old)
     removed = tuple(sorted(set(previous) - set(wanted)))
     log.info(
@@ -162,33 +195,3 @@ def _self_test(
     hits = store.query(version, "sentences", embedder.encode([probe.text]), k=5)[0]
     if probe.sentence_id not in {hit.record_id for hit in hits}:
         raise StoreCorrupt(f"index v{version} failed its self-test: a stored sentence is not found")
-
-
-class _writer_lock:  # noqa: N801 - used as a context manager, reads like one
-    """One writer at a time: a file lock beside an embedded store."""
-
-    def __init__(self, lock_dir: Path | None) -> None:
-        self._lock: Callable[[], None] | None = None
-        self._file_lock = None
-        if lock_dir is not None:
-            from filelock import FileLock
-
-            lock_dir.mkdir(parents=True, exist_ok=True)
-            self._file_lock = FileLock(str(lock_dir / LOCK_FILE_NAME), timeout=0)
-
-    def __enter__(self) -> None:
-        if self._file_lock is None:
-            return
-        from filelock import Timeout
-
-        try:
-            self._file_lock.acquire()
-        except Timeout as exc:
-            raise IndexLocked(
-                "another `readout index` is rebuilding this index right now; "
-                "wait for it to finish, then try again."
-            ) from exc
-
-    def __exit__(self, *exc_info: object) -> None:
-        if self._file_lock is not None:
-            self._file_lock.release()

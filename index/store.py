@@ -9,20 +9,34 @@ leaves the old version serving (its leftovers are dropped by the next build).
 
 Vectors are always computed by our own embedder and passed in: chroma's default embedding
 function would try to download a model, which fails offline.
+
+Server mode (``open_remote``) talks to a Chroma server through ``chromadb.HttpClient``. That
+client has no timeout of its own (its httpx session is built with ``timeout=None``, and its
+constructor already talks to the server), so a server that accepts connections and never
+answers would hang readout forever. We therefore connect lazily, check the server with a
+heartbeat that has a deadline, build the client under the same deadline, and then give its
+session a timeout. Any transport failure drops the client; the next call connects afresh, so
+answers resume by themselves when the server comes back.
+
+Small *markers* (a collection whose name is the lock and whose metadata is its lease) give a
+writer lock that works across machines: collection names are unique on the server, so of
+several processes creating the same marker at once exactly one succeeds (see ``index.lock``).
 """
 
 from __future__ import annotations
 
 import logging
 import re
+import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from index.corpus import Document, Paragraph, Sentence
-from index.errors import ReadoutError, StoreCorrupt, StoreUnavailable
+from index.errors import ConfigError, ReadoutError, StoreCorrupt, StoreUnavailable
 
 if TYPE_CHECKING:
     import numpy as np
@@ -35,6 +49,11 @@ POINTER_ID = "current"
 # chroma caps how many records one call may carry; stay well under it.
 WRITE_BATCH = 2000
 READ_BATCH = 5000
+# Seconds a Chroma server may take to answer one request before it counts as unavailable.
+# Questions must fail within 5 s, so readers stay under that; builds pass a longer one.
+DEFAULT_REMOTE_TIMEOUT = 4.0
+DEFAULT_TOKEN_HEADER = "Authorization"
+HEARTBEAT_PATH = "/api/v2/heartbeat"
 _SPEAKER_SEPARATOR = "|"
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
@@ -75,13 +94,16 @@ def _guard(method: Callable[_P, _R]) -> Callable[_P, _R]:
     """Turn chromadb/transport failures into readout errors a person can act on."""
 
     def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        store = args[0]
+        assert isinstance(store, ChromaStore)
+        client = store._current_client
         try:
             return method(*args, **kwargs)
         except ReadoutError:
             raise
         except Exception as exc:
-            store = args[0]
-            assert isinstance(store, ChromaStore)
+            if _is_transport_error(exc):  # reconnect on the next call
+                store._discard_client(client if client is not None else store._current_client)
             raise store.translate_error(exc) from exc
 
     wrapper.__name__ = method.__name__
@@ -92,8 +114,18 @@ def _guard(method: Callable[_P, _R]) -> Callable[_P, _R]:
 class ChromaStore:
     """Versioned paragraphs, sentences and documents in one chromadb client."""
 
-    def __init__(self, client: Any, *, location: str, namespace: str = DEFAULT_NAMESPACE) -> None:
-        self._client = client
+    def __init__(
+        self,
+        client: Any,
+        *,
+        location: str,
+        namespace: str = DEFAULT_NAMESPACE,
+        connect: Callable[[], Any] | None = None,
+    ) -> None:
+        """Wrap ``client``; with ``connect``, ``client`` may be None and is (re)made on demand."""
+        self._current_client = client
+        self._connect = connect
+        self._connect_lock = threading.Lock()
         self.location = location
         self.namespace = namespace
         self.is_remote = location.startswith(("http://", "https://"))
@@ -118,29 +150,74 @@ class ChromaStore:
 
     @classmethod
     def open_remote(
-        cls, url: str, *, token: str = "", namespace: str = DEFAULT_NAMESPACE
+        cls,
+        url: str,
+        *,
+        token: str = "",
+        token_header: str = DEFAULT_TOKEN_HEADER,
+        timeout: float = DEFAULT_REMOTE_TIMEOUT,
+        namespace: str = DEFAULT_NAMESPACE,
     ) -> ChromaStore:
-        """A ``chromadb.HttpClient`` for the Chroma server at ``url``."""
-        import chromadb
+        """A store on the Chroma server at ``url``; nothing is sent until the first call.
+
+        ``token`` goes in ``token_header`` (``Authorization: Bearer <token>``, or the raw token
+        for any other header such as ``X-Chroma-Token``): Chroma 1.x servers have no auth of
+        their own, so this is for a proxy or gateway in front of one. Every request gets
+        ``timeout`` seconds before the server counts as unavailable.
+        """
         from urllib.parse import urlsplit
 
+        import chromadb  # noqa: F401 - imported now (about a second), not during a question
+        import httpx  # noqa: F401
+
         parts = urlsplit(url)
-        headers = {"Authorization": f"Bearer {token}"} if token else None
-        try:
-            client = chromadb.HttpClient(
-                host=parts.hostname or "localhost",
-                port=parts.port or (443 if parts.scheme == "https" else 8000),
-                ssl=parts.scheme == "https",
-                headers=headers,
-                settings=chromadb.Settings(anonymized_telemetry=False),
+        if parts.scheme not in {"http", "https"} or not parts.hostname:
+            raise ConfigError(f"READOUT_CHROMA_URL must look like http://host:port (got {url!r})")
+        if parts.path.strip("/") or parts.query:
+            raise ConfigError(
+                "READOUT_CHROMA_URL must be the Chroma server's root URL, without a path "
+                f"(got {_public_url(url)!r})"
             )
-        except Exception as exc:
-            log.debug("connecting to the Chroma server failed", exc_info=True)
-            raise StoreUnavailable(
-                f"search is unavailable right now: the index server at {url} did not answer. "
-                "Try again shortly."
-            ) from exc
-        return cls(client, location=url, namespace=namespace)
+        headers: dict[str, str] = {}
+        if token:
+            header = token_header.strip() or DEFAULT_TOKEN_HEADER
+            headers[header] = f"Bearer {token}" if header.lower() == "authorization" else token
+        location = _public_url(url)
+        return cls(
+            None,
+            location=location,
+            namespace=namespace,
+            connect=lambda: _connect_http(url, location, headers, timeout),
+        )
+
+    def close(self) -> None:
+        """Release the client (a remote store reconnects if it is used again)."""
+        with self._connect_lock:
+            client, self._current_client = self._current_client, None
+        if client is not None:
+            _close_quietly(client)
+
+    @property
+    def _client(self) -> Any:
+        client = self._current_client
+        if client is not None:
+            return client
+        if self._connect is None:
+            raise StoreUnavailable(f"the index at {self.location} has been closed.")
+        with self._connect_lock:
+            if self._current_client is None:
+                self._current_client = self._connect()
+            return self._current_client
+
+    def _discard_client(self, client: Any) -> None:
+        """Forget ``client`` (if it is still the current one) so the next call reconnects."""
+        if client is None or self._connect is None:
+            return
+        with self._connect_lock:
+            if self._current_client is not client:
+                return  # another thread already reconnected
+            self._current_client = None
+        _close_quietly(client)
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -209,9 +286,7 @@ class ChromaStore:
         return rows
 
     @_guard
-    def query(
-        self, version: int, kind: str, vectors: npt.NDArray[np.float32], k: int
-    ) -> list[list[VectorHit]]:
+    def query(self, version: int, kind: str, vectors: Any, k: int) -> list[list[VectorHit]]:
         """Nearest ``kind`` ("sentences" or "paragraphs") records for each query vector."""
         collection = self._client.get_collection(self._name(version, kind))
         count = collection.count()
@@ -223,8 +298,8 @@ class ChromaStore:
         distances = result["distances"] or []
         return [
             # cosine space: distance = 1 - cosine similarity
-            [VectorHit(i, 1.0 - float(d)) for i, d in zip(ids, dists)]
-            for ids, dists in zip(result["ids"], distances)
+            [VectorHit(i, 1.0 - float(d)) for i, d in zip(ids, dists, strict=True)]
+            for ids, dists in zip(result["ids"], distances, strict=True)
         ]
 
     @_guard
@@ -236,7 +311,9 @@ class ChromaStore:
             got = collection.get(
                 limit=READ_BATCH, offset=offset, include=["documents", "embeddings", "metadatas"]
             )
-            yield from zip(got["ids"], got["documents"], got["embeddings"], got["metadatas"])
+            yield from zip(
+                got["ids"], got["documents"], got["embeddings"], got["metadatas"], strict=True
+            )
 
     # -- writing ---------------------------------------------------------------------------
 
@@ -306,7 +383,9 @@ class ChromaStore:
         """Copy an unchanged document's rows (vectors included) into a new version."""
         for kind in ("sentences", "paragraphs"):
             source = self._client.get_collection(self._name(source_version, kind))
-            got = source.get(where={"doc": doc_id}, include=["documents", "embeddings", "metadatas"])
+            got = source.get(
+                where={"doc": doc_id}, include=["documents", "embeddings", "metadatas"]
+            )
             self._add(
                 self._name(target_version, kind),
                 ids=list(got["ids"]),
@@ -356,12 +435,112 @@ class ChromaStore:
                 if not _is_not_found(exc):
                     raise
 
+    # -- liveness and locks -----------------------------------------------------------------
+
+    @_guard
+    def heartbeat(self) -> float:
+        """The store's clock in seconds since the epoch: proves it answers, and gives writers
+        on different machines one clock to agree on (the server's)."""
+        return int(self._client.heartbeat()) / 1e9
+
+    @_guard
+    def create_marker(self, name: str, metadata: Mapping[str, str | int | float]) -> str | None:
+        """Create marker ``name`` holding ``metadata``; its id, or None if it exists already.
+
+        A marker is an empty collection: names are unique, so when several processes create
+        the same marker at once exactly one of them gets an id back.
+        """
+        try:
+            collection = self._client.create_collection(
+                self._marker_name(name), metadata=dict(metadata), embedding_function=None
+            )
+        except Exception as exc:
+            if "already exists" in str(exc):
+                return None
+            raise
+        return str(collection.id)
+
+    @_guard
+    def read_marker(self, name: str) -> tuple[str, dict[str, Any]] | None:
+        """(id, metadata) of marker ``name``, or None if there is none."""
+        try:
+            collection = self._client.get_collection(self._marker_name(name))
+        except Exception as exc:
+            if _is_not_found(exc):
+                return None
+            raise
+        return str(collection.id), dict(collection.metadata or {})
+
+    @_guard
+    def update_marker(
+        self, name: str, marker_id: str, metadata: Mapping[str, str | int | float]
+    ) -> bool:
+        """Replace the metadata of marker ``name`` if it is still ``marker_id``; else False."""
+        try:
+            collection = self._client.get_collection(self._marker_name(name))
+        except Exception as exc:
+            if _is_not_found(exc):
+                return False
+            raise
+        if str(collection.id) != marker_id:
+            return False
+        # Addressed by id: if the marker was replaced since the line above, this touches the
+        # replaced one (already renamed away), never the new holder's.
+        collection.modify(metadata=dict(metadata))
+        return True
+
+    @_guard
+    def remove_marker(self, name: str, marker_id: str) -> bool:
+        """Remove marker ``name`` only if it is ``marker_id``; False if it was not there.
+
+        Deleting goes by name, which could hit a newer marker made in the meantime, so the
+        marker is first renamed by id to a name nobody else knows, then deleted.
+        """
+        try:
+            collection = self._client.get_collection(self._marker_name(name))
+        except Exception as exc:
+            if _is_not_found(exc):
+                return False
+            raise
+        if str(collection.id) != marker_id:
+            return False
+        retired = self._marker_name(f"{name}-retired-{uuid.uuid4().hex[:12]}")
+        try:
+            collection.modify(name=retired)
+        except Exception as exc:
+            if _is_not_found(exc):
+                return False
+            raise
+        self._client.delete_collection(retired)
+        return True
+
+    @_guard
+    def drop_retired_markers(self, name: str) -> int:
+        """Delete markers of ``name`` left renamed-but-undeleted by a killed process."""
+        prefix = self._marker_name(f"{name}-retired-")
+        dropped = 0
+        for collection in self._client.list_collections():
+            found = collection if isinstance(collection, str) else collection.name
+            if found.startswith(prefix):
+                try:
+                    self._client.delete_collection(found)
+                    dropped += 1
+                except Exception as exc:
+                    if not _is_not_found(exc):
+                        raise
+        return dropped
+
     # -- helpers ---------------------------------------------------------------------------
 
     def translate_error(self, exc: Exception) -> ReadoutError:
         """A chromadb or transport exception as the readout error a person can act on."""
         log.debug("store call failed", exc_info=exc)
         if self.is_remote:
+            if _is_not_found(exc) and not _is_transport_error(exc):
+                return StoreCorrupt(
+                    f"the index on the Chroma server at {self.location} is incomplete "
+                    "(a collection is missing). Run `readout index` to rebuild it."
+                )
             return StoreUnavailable(
                 "search is unavailable right now: the index server at "
                 f"{self.location} did not answer. Try again shortly."
@@ -378,6 +557,9 @@ class ChromaStore:
 
     def _name(self, version: int, kind: str) -> str:
         return f"{self.namespace}-v{version}-{kind}"
+
+    def _marker_name(self, name: str) -> str:
+        return f"{self.namespace}-{name}"
 
     def _pointer_collection(self, *, create: bool) -> Any:
         name = f"{self.namespace}-pointer"
@@ -397,7 +579,7 @@ class ChromaStore:
             got = collection.get(
                 limit=READ_BATCH, offset=offset, include=["documents", "metadatas"]
             )
-            yield from zip(got["ids"], got["documents"], got["metadatas"])
+            yield from zip(got["ids"], got["documents"], got["metadatas"], strict=True)
 
     def _add(
         self,
@@ -455,3 +637,129 @@ def _split_speakers(value: str) -> tuple[str, ...]:
 def _is_not_found(exc: Exception) -> bool:
     name = type(exc).__name__
     return name in {"NotFoundError", "InvalidCollectionException"} or "does not exist" in str(exc)
+
+
+def _is_transport_error(exc: BaseException) -> bool:
+    """A failure to talk to the server (refused, reset, timed out), as opposed to an answer."""
+    import httpx
+
+    return isinstance(exc, (httpx.TransportError, ConnectionError, TimeoutError))
+
+
+def _public_url(url: str) -> str:
+    """``url`` without any user:password part, fit for messages and logs."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
+
+
+def _unavailable(location: str, why: str = "did not answer") -> StoreUnavailable:
+    return StoreUnavailable(
+        f"search is unavailable right now: the index server at {location} {why}. "
+        "Try again shortly."
+    )
+
+
+def _connect_http(url: str, location: str, headers: dict[str, str], timeout: float) -> Any:
+    """A ``chromadb.HttpClient`` whose every request has a deadline of ``timeout`` seconds."""
+    from urllib.parse import urlsplit
+
+    import chromadb
+    import httpx
+
+    parts = urlsplit(url)
+    ssl = parts.scheme == "https"
+    port = parts.port or (443 if ssl else 8000)
+    host = parts.hostname or "localhost"
+    base = f"{parts.scheme}://{'[' + host + ']' if ':' in host else host}:{port}"
+    deadline = time.monotonic() + timeout
+    # 1. A heartbeat with a deadline: the common "down or hanging" cases end here, fast.
+    try:
+        response = httpx.get(base + HEARTBEAT_PATH, headers=headers, timeout=timeout)
+    except httpx.HTTPError as exc:
+        log.debug("Chroma heartbeat failed", exc_info=True)
+        raise _unavailable(location) from exc
+    if response.status_code in {401, 403}:
+        raise _unavailable(
+            location,
+            f"refused readout's credentials (HTTP {response.status_code}); "
+            "check READOUT_CHROMA_TOKEN and READOUT_CHROMA_TOKEN_HEADER",
+        )
+    if response.status_code >= 400:
+        raise _unavailable(location, f"answered HTTP {response.status_code}")
+
+    # 2. chromadb's constructor makes its own requests without a deadline: bound it here.
+    def make() -> Any:
+        return chromadb.HttpClient(
+            host=host,
+            port=port,
+            ssl=ssl,
+            headers=headers or None,
+            settings=chromadb.Settings(anonymized_telemetry=False),
+        )
+
+    client = _call_with_deadline(make, max(0.0, deadline - time.monotonic()), location)
+    # 3. From now on every request has the deadline. chromadb 1.5 offers no setting for it
+    # (chroma-core/chroma#5805); tests/integration/server checks this attribute still exists.
+    session = getattr(getattr(client, "_server", None), "_session", None)
+    if not isinstance(session, httpx.Client):
+        _close_quietly(client)
+        log.error("chromadb's HTTP client changed shape; cannot give its requests a timeout")
+        raise _unavailable(location, "cannot be used with this chromadb version safely")
+    session.timeout = httpx.Timeout(timeout)
+    log.info("connected to the Chroma server at %s", location)
+    return client
+
+
+def _call_with_deadline(make: Callable[[], Any], timeout: float, location: str) -> Any:
+    """``make()`` in a daemon thread; StoreUnavailable if it takes longer than ``timeout``.
+
+    A thread that overruns is abandoned (it cannot be cancelled); whatever it makes late is
+    closed, so nothing leaks but the thread, and only while the server stays silent.
+    """
+    if timeout <= 0:
+        raise _unavailable(location)
+    outcome: list[Any] = []
+    failure: list[BaseException] = []
+    lock = threading.Lock()
+    abandoned = threading.Event()
+    finished = threading.Event()
+
+    def run() -> None:
+        try:
+            made = make()
+        except BaseException as exc:  # handed to the caller below
+            failure.append(exc)
+        else:
+            with lock:
+                if abandoned.is_set():
+                    _close_quietly(made)
+                else:
+                    outcome.append(made)
+        finally:
+            finished.set()
+
+    threading.Thread(target=run, name="readout-chroma-connect", daemon=True).start()
+    finished.wait(timeout)
+    with lock:
+        if outcome:
+            return outcome[0]
+        abandoned.set()
+    if failure:
+        log.debug("connecting to the Chroma server failed", exc_info=failure[0])
+        raise _unavailable(location) from failure[0]
+    raise _unavailable(location)
+
+
+def _close_quietly(client: Any) -> None:
+    close = getattr(client, "close", None)
+    if callable(close):
+        try:
+            close()
+        except Exception:  # closing a client that already failed may fail too; nothing to do
+            log.debug("closing a chroma client failed", exc_info=True)
