@@ -279,16 +279,13 @@ def serve_discord_command(
 
     Needs DISCORD_TOKEN; prints the URL that invites the bot to a server. See docs/discord.md.
     """
-    shard_count: int | str | None = shards
-    if shards is not None and shards != "auto":
-        if not shards.isdigit() or int(shards) < 1:
-            raise click.BadParameter("use 'auto' or a positive number", param_hint="--shards")
-        shard_count = int(shards)
     with friendly_errors():
         settings = load_settings(store, chroma_url)
         settings.require("discord_token")
-        from bot.discord_app import run_discord  # discord.py loads only when serving Discord
+        # discord.py loads only when serving Discord
+        from bot.discord_app import parse_shards, run_discord
 
+        shard_count = parse_shards(shards)
         engine = runtime.open_engine(settings)
         run_discord(settings, engine, sync=sync, shards=shard_count, announce=click.echo)
 

@@ -1,0 +1,587 @@
+"""The Discord adapter: slash commands, mentions and DMs answered with cited embeds.
+
+It owns the discord.py client and what is Discord-specific around it, and nothing else:
+
+* :func:`create_app` builds the client (never at import time) with the default intents (no
+  privileged message-content intent: mentions and DMs carry their text anyway) and
+  ``AllowedMentions.none()``, so nothing a question or a document says can ping anyone;
+* the slash commands ``/ask``, ``/quote``, ``/source`` and ``/help``, registered with Discord
+  only when asked to (``readout serve discord --sync``), because Discord rate-limits that;
+* interactions are deferred (``defer(thinking=True)``, within Discord's 3 s) before any slow
+  work, which ``bot.service.AnswerService`` runs off the event loop so the gateway heartbeat
+  never stalls; mentions get a reply to the message, DMs a reply in the DM;
+* the "Show sources" and 👍/👎 buttons, whose custom ids carry the answer id, so they keep
+  routing after a restart (answering "please ask again" once the answer is forgotten);
+* :func:`serve`: log in, print the invite URL, register commands if asked, connect, and turn
+  discord.py's failures into readout's error tree for the CLI.
+
+What to say comes from ``bot.service``; how it looks from ``bot.render_discord``. The token is
+handed to discord.py and never logged or printed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import signal
+from collections.abc import Awaitable, Callable
+from typing import Any, Literal, TypeAlias
+
+import aiohttp
+import discord
+import yarl
+from discord import app_commands
+from discord.gateway import DiscordWebSocket
+from discord.http import Route
+from discord.utils import MISSING
+
+from bot.render_discord import (
+    corpus_label,
+    pack_messages,
+    render_discord,
+    render_notice,
+    render_sources,
+)
+from bot.service import (
+    EXPIRED,
+    FAILED,
+    MAX_CHAT_QUESTION_CHARS,
+    USAGE,
+    AnswerService,
+    Asker,
+    Reply,
+    ReplyKind,
+)
+from bot.settings import Settings
+from index.errors import ConfigError, ReadoutError
+from retrieval.engine import Engine
+
+log = logging.getLogger(__name__)
+
+PLATFORM = "discord"
+INVITE_SCOPES = ("bot", "applications.commands")
+MAX_NAME_CHARS = 100
+DEFAULT_GUILD_READY_TIMEOUT = 2.0
+THANKS = "Thanks for the feedback."
+SOURCES_ID = "readout:sources:{answer_id}"
+VOTE_ID = "readout:vote:{vote}:{answer_id}"
+SOURCES_TEMPLATE = r"readout:sources:(?P<answer_id>[0-9a-f]{1,64})"
+VOTE_TEMPLATE = r"readout:vote:(?P<vote>up|down):(?P<answer_id>[0-9a-f]{1,64})"
+_VOTES = {"up": 1, "down": -1}
+
+Shards: TypeAlias = "int | Literal['auto'] | None"
+Interaction: TypeAlias = "discord.Interaction[discord.Client]"
+
+
+def parse_shards(value: str | None) -> Shards:
+    """``--shards``: None (the plain client), "auto", or a positive number of shards."""
+    if value is None:
+        return None
+    if value == "auto":
+        return "auto"
+    if not value.isdigit() or int(value) < 1:
+        raise ConfigError(f"--shards must be 'auto' or a positive number (got {value!r})")
+    return int(value)
+
+
+def invite_permissions() -> discord.Permissions:
+    """Only what answering needs: no admin, no managing, no reading everything."""
+    return discord.Permissions(
+        send_messages=True,
+        embed_links=True,
+        send_messages_in_threads=True,
+        read_message_history=True,  # replying to a message references it
+    )
+
+
+def invite_url(application_id: int) -> str:
+    """The OAuth2 URL a server admin opens to add readout with its slash commands."""
+    return discord.utils.oauth_url(
+        application_id, permissions=invite_permissions(), scopes=INVITE_SCOPES
+    )
+
+
+def point_at(settings: Settings) -> None:
+    """Aim discord.py's REST and gateway at ``settings`` (a proxy, or a local stand-in).
+
+    discord.py reads both from class attributes (``Route.BASE``, ``DiscordWebSocket.
+    DEFAULT_GATEWAY``) with no per-client option, so this is process-wide; one process runs
+    one bot."""
+    Route.BASE = settings.discord_api_url.rstrip("/")
+    DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(settings.discord_gateway_url)
+
+
+def create_app(
+    settings: Settings,
+    service: AnswerService,
+    *,
+    shards: Shards = None,
+    guild_ready_timeout: float = DEFAULT_GUILD_READY_TIMEOUT,
+) -> DiscordApp:
+    """A client wired to ``service``: plain, or sharded (``shards`` = a count or "auto")."""
+    point_at(settings)
+    # readout never joins voice: skip discord.py's start-up warnings about voice libraries
+    discord.VoiceClient.warn_nacl = False
+    discord.VoiceClient.warn_dave = False
+    options: dict[str, Any] = {
+        "intents": discord.Intents.default(),  # message_content stays off: it is privileged
+        "allowed_mentions": discord.AllowedMentions.none(),
+        "guild_ready_timeout": guild_ready_timeout,
+        "max_messages": None,  # answering needs no message cache
+    }
+    client: discord.Client
+    if shards is None:
+        client = discord.Client(**options)
+    else:
+        # "auto" is resolved in serve(), so the gateway URL override still applies
+        client = discord.AutoShardedClient(
+            shard_count=None if shards == "auto" else shards, **options
+        )
+    return DiscordApp(client, service)
+
+
+class DiscordApp:
+    """The handlers: each turns a Discord event into a service call and renders the reply."""
+
+    def __init__(self, client: discord.Client, service: AnswerService) -> None:
+        self.client = client
+        self.service = service
+        self.corpus = "the documents"  # named once the index is loaded, in serve()
+        self.announce: Callable[[str], None] | None = None  # where serve() tells the operator
+        self._announced_ready = False
+        self.tree: app_commands.CommandTree[discord.Client] = app_commands.CommandTree(client)
+        for command in _commands(self):
+            self.tree.add_command(command)
+        self.tree.error(self._on_command_error)
+        self.sources_button, self.vote_button = _register_buttons(self)
+        client.event(self.on_message)
+        client.event(self.on_ready)
+
+    # -- slash commands --------------------------------------------------------------------
+
+    async def ask(self, interaction: Interaction, question: str) -> None:
+        await self._deferred(interaction, lambda asker: self.service.ask(asker, question))
+
+    async def quote(self, interaction: Interaction, speaker: str) -> None:
+        await self._deferred(interaction, lambda asker: self.service.quotes(asker, speaker))
+
+    async def source(self, interaction: Interaction, ref: str) -> None:
+        await self._deferred(interaction, lambda asker: self.service.source(asker, ref))
+
+    async def help(self, interaction: Interaction) -> None:
+        await interaction.response.send_message(USAGE, ephemeral=True)
+
+    async def _deferred(
+        self, interaction: Interaction, work: Callable[[Asker], Awaitable[Reply]]
+    ) -> None:
+        """Acknowledge first (Discord drops an interaction not answered in 3 s), then work."""
+        if not self.service.first_delivery(f"discord:interaction:{interaction.id}"):
+            log.info("ignored redelivered interaction %s", interaction.id)
+            return
+        try:
+            await interaction.response.defer(thinking=True)
+        except discord.HTTPException as exc:
+            log.warning("could not defer interaction %s (HTTP %s)", interaction.id, exc.status)
+            return
+        try:
+            reply = await work(_asker(interaction))
+            await self._follow_up(interaction, reply)
+        except Exception:
+            log.exception("answering interaction %s failed", interaction.id)
+            await _apologise(interaction)
+
+    async def _follow_up(self, interaction: Interaction, reply: Reply) -> None:
+        if reply.kind is ReplyKind.DUPLICATE:
+            return
+        if reply.is_public and reply.answer is not None:
+            messages = pack_messages(render_discord(reply.answer, corpus=self.corpus))
+            view = self._answer_view(reply)
+            for index, embeds in enumerate(messages):
+                last = index == len(messages) - 1
+                await interaction.followup.send(
+                    embeds=list(embeds), view=view if last else MISSING, wait=True
+                )
+            return
+        # A notice (usage, slow down, an apology) is for the asker alone, but the "thinking"
+        # message a deferral leaves is public and the first follow-up would inherit that; so
+        # remove it and answer ephemerally.
+        with contextlib.suppress(discord.HTTPException):
+            await interaction.delete_original_response()
+        for content in render_notice(reply.text):
+            await interaction.followup.send(content, ephemeral=True, wait=True)
+
+    # -- buttons ---------------------------------------------------------------------------
+
+    async def show_sources(self, interaction: Interaction, answer_id: str) -> None:
+        """The cited paragraphs in full, scores and reasons, for the clicker only."""
+        if not self.service.first_delivery(f"discord:interaction:{interaction.id}"):
+            return
+        try:
+            answer = self.service.recent_answer(answer_id)
+            if answer is None:
+                await interaction.response.send_message(EXPIRED, ephemeral=True)
+                return
+            messages = pack_messages(render_sources(answer, corpus=self.corpus))
+            await interaction.response.send_message(embeds=list(messages[0]), ephemeral=True)
+            for embeds in messages[1:]:
+                await interaction.followup.send(embeds=list(embeds), ephemeral=True, wait=True)
+        except Exception:
+            log.exception("showing sources for answer %s failed", answer_id)
+            await _apologise(interaction)
+
+    async def record_vote(self, interaction: Interaction, answer_id: str, vote: int) -> None:
+        if not self.service.first_delivery(f"discord:interaction:{interaction.id}"):
+            return
+        try:
+            known = self.service.record_feedback(answer_id, _asker(interaction), vote)
+            await interaction.response.send_message(THANKS if known else EXPIRED, ephemeral=True)
+        except Exception:
+            log.exception("recording feedback for answer %s failed", answer_id)
+            await _apologise(interaction)
+
+    def _answer_view(self, reply: Reply) -> discord.ui.View:
+        """Buttons made only of dynamic items: discord.py keeps no per-message state for them,
+        and their custom ids route to the answer after a restart too."""
+        view = discord.ui.View(timeout=None)
+        if reply.answer is not None and reply.answer.citations:
+            view.add_item(self.sources_button(reply.answer_id))
+        view.add_item(self.vote_button("up", reply.answer_id))
+        view.add_item(self.vote_button("down", reply.answer_id))
+        return view
+
+    # -- mentions and DMs ------------------------------------------------------------------
+
+    async def on_message(self, message: discord.Message) -> None:
+        me = self.client.user
+        if me is None or message.author.bot or message.webhook_id is not None:
+            return
+        is_dm = isinstance(message.channel, discord.DMChannel)
+        if not is_dm and not _mentions(message, me.id):
+            return
+        if not self.service.first_delivery(f"discord:message:{message.id}"):
+            return
+        asker = Asker(PLATFORM, str(message.author.id), "dm" if is_dm else "channel")
+        try:
+            with contextlib.suppress(discord.HTTPException):
+                await message.channel.typing()  # one "readout is typing…", best effort
+            reply = await self.service.ask(asker, strip_mention(message.content, me.id))
+            await self._reply_to(message, reply)
+        except discord.Forbidden:
+            log.warning("no permission to reply in channel %s", message.channel.id)
+        except Exception:
+            log.exception("answering message %s failed", message.id)
+            with contextlib.suppress(discord.HTTPException):
+                await message.channel.send(FAILED, reference=_reference(message))
+
+    async def _reply_to(self, message: discord.Message, reply: Reply) -> None:
+        if reply.kind is ReplyKind.DUPLICATE:
+            return
+        if reply.is_public and reply.answer is not None:
+            messages = pack_messages(render_discord(reply.answer, corpus=self.corpus))
+            view = self._answer_view(reply)
+            for index, embeds in enumerate(messages):
+                await message.channel.send(
+                    embeds=list(embeds),
+                    view=view if index == len(messages) - 1 else MISSING,
+                    reference=_reference(message) if index == 0 else MISSING,
+                )
+            return
+        for index, content in enumerate(render_notice(reply.text)):
+            await message.channel.send(
+                content, reference=_reference(message) if index == 0 else MISSING
+            )
+
+    async def on_ready(self) -> None:
+        user, guilds = self.client.user, len(self.client.guilds)
+        log.info("connected to Discord as user %s in %d servers", user and user.id, guilds)
+        if self.announce is not None and not self._announced_ready:  # not again on reconnects
+            self._announced_ready = True
+            self.announce(
+                f"Connected to Discord as {user} in {guilds} servers: answering /ask, mentions "
+                "and DMs (Ctrl-C to stop)."
+            )
+
+    async def _on_command_error(
+        self, interaction: Interaction, error: app_commands.AppCommandError
+    ) -> None:
+        log.error("slash command failed", exc_info=error)
+        await _apologise(interaction)
+
+    # -- registration ----------------------------------------------------------------------
+
+    async def sync_commands(self, guild_id: str = "") -> str:
+        """Register the slash commands (globally, or in one guild for instant updates)."""
+        guild = discord.Object(int(guild_id)) if guild_id else None
+        where = f"in guild {guild_id}" if guild else "globally (may take up to an hour to appear)"
+        if guild is not None:
+            self.tree.copy_global_to(guild=guild)
+        try:
+            synced = await self.tree.sync(guild=guild)
+        except discord.Forbidden:
+            raise ConfigError(
+                f"Discord refused to register slash commands {where}: the bot must be in that "
+                "server, invited with the applications.commands scope (use the invite URL)."
+            ) from None
+        except discord.HTTPException as exc:
+            raise ReadoutError(
+                f"Discord refused to register slash commands {where} (HTTP {exc.status})."
+            ) from None
+        return f"Registered {len(synced)} slash commands {where}."
+
+
+async def serve(
+    app: DiscordApp,
+    settings: Settings,
+    *,
+    sync: bool = False,
+    shards: Shards = None,
+    announce: Callable[[str], None] = print,
+) -> None:
+    """Log in, print the invite URL, optionally register commands, load the model, connect.
+
+    Returns when the client is closed; Discord's refusals raise ``ConfigError`` (bad token,
+    bad guild) or ``ReadoutError`` (Discord unreachable)."""
+    if settings.discord_guild and not settings.discord_guild.isdigit():
+        raise ConfigError("READOUT_DISCORD_GUILD must be a numeric guild id")
+    client = app.client
+    app.announce = announce
+    async with client:
+        await _login(client, settings)
+        if client.application_id is not None:
+            announce(f"Invite readout to a server: {invite_url(client.application_id)}")
+        if sync:
+            announce(await app.sync_commands(settings.discord_guild))
+        await app.service.start()
+        app.corpus = await asyncio.to_thread(_corpus_of, app.service.engine)
+        if shards == "auto" and isinstance(client, discord.AutoShardedClient):
+            client.shard_count = await _recommended_shards(client)
+        await _connect(client)
+
+
+def run_discord(
+    settings: Settings,
+    engine: Engine,
+    *,
+    sync: bool = False,
+    shards: Shards = None,
+    announce: Callable[[str], None] = print,
+) -> None:
+    """``readout serve discord``: serve until SIGINT/SIGTERM, then close cleanly."""
+    service = AnswerService(
+        engine,
+        rate_limit=settings.rate_limit,
+        rate_window=settings.rate_window,
+        timeout=settings.answer_timeout,
+    )
+    try:
+        asyncio.run(
+            _serve_until_stopped(settings, service, sync=sync, shards=shards, announce=announce)
+        )
+    finally:
+        service.close()
+
+
+async def _serve_until_stopped(
+    settings: Settings,
+    service: AnswerService,
+    *,
+    sync: bool,
+    shards: Shards,
+    announce: Callable[[str], None],
+) -> None:
+    app = create_app(settings, service, shards=shards)
+    loop = asyncio.get_running_loop()
+    closing: set[asyncio.Task[None]] = set()
+
+    def stop() -> None:
+        log.info("stopping: closing the Discord connection")
+        task = loop.create_task(app.client.close())
+        closing.add(task)
+        task.add_done_callback(closing.discard)
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):  # not on Windows
+            loop.add_signal_handler(signum, stop)
+    await serve(app, settings, sync=sync, shards=shards, announce=announce)
+
+
+# -- internals -------------------------------------------------------------------------------
+
+
+async def _login(client: discord.Client, settings: Settings) -> None:
+    api = settings.discord_api_url
+    try:
+        await client.login(settings.discord_token)
+    except discord.LoginFailure:
+        raise ConfigError(
+            "Discord rejected DISCORD_TOKEN (401 Unauthorized): copy the bot token again from "
+            "the Developer Portal (your application → Bot → Reset Token)."
+        ) from None
+    except discord.HTTPException as exc:
+        raise ReadoutError(
+            f"Discord's API at {api} answered HTTP {exc.status} while logging in; try again later."
+        ) from None
+    except (aiohttp.ClientError, OSError) as exc:
+        raise ReadoutError(f"cannot reach Discord's API at {api} ({type(exc).__name__}).") from None
+
+
+async def _connect(client: discord.Client) -> None:
+    try:
+        await client.connect(reconnect=True)
+    except discord.PrivilegedIntentsRequired:
+        raise ConfigError(
+            "Discord says this bot needs a privileged intent it was not granted."
+        ) from None
+    except discord.ConnectionClosed as exc:
+        if exc.code == 4004:
+            raise ConfigError(
+                "Discord's gateway rejected DISCORD_TOKEN (close code 4004)."
+            ) from None
+        raise ReadoutError(
+            f"Discord closed the gateway connection (close code {exc.code})."
+        ) from None
+    except discord.GatewayNotFound:
+        raise ReadoutError("cannot find Discord's gateway; try again later.") from None
+
+
+async def _recommended_shards(client: discord.Client) -> int:
+    try:
+        count, _url, _limits = await client.http.get_bot_gateway()
+    except discord.GatewayNotFound:
+        raise ReadoutError(
+            "Discord did not say how many shards to use (GET /gateway/bot failed)."
+        ) from None
+    log.info("using %d shards (Discord's recommendation)", count)
+    return count
+
+
+def _corpus_of(engine: Engine) -> str:
+    return corpus_label(record.title for record in engine.snapshot().documents.values())
+
+
+def _asker(interaction: Interaction) -> Asker:
+    kind = "channel" if interaction.guild_id is not None else "dm"
+    return Asker(PLATFORM, str(interaction.user.id), kind)
+
+
+async def _apologise(interaction: Interaction) -> None:
+    """The generic apology (never the exception), wherever the interaction stands."""
+    try:
+        if interaction.response.is_done():
+            await interaction.followup.send(FAILED, ephemeral=True)
+        else:
+            await interaction.response.send_message(FAILED, ephemeral=True)
+    except Exception:  # e.g. shutting down, or the interaction expired: nothing left to tell
+        log.debug("could not apologise for interaction %s", interaction.id, exc_info=True)
+
+
+def _mentions(message: discord.Message, user_id: int) -> bool:
+    """Addressed to us by a real mention (``@everyone`` does not count) or a reply ping."""
+    return user_id in message.raw_mentions or any(user.id == user_id for user in message.mentions)
+
+
+def strip_mention(content: str, user_id: int) -> str:
+    """The question in a message that mentions the bot: its mention tokens removed."""
+    return re.sub(rf"<@!?{user_id}>", " ", content)
+
+
+def _reference(message: discord.Message) -> discord.MessageReference:
+    # the question may have been deleted meanwhile: then answer without the reply arrow
+    return message.to_reference(fail_if_not_exists=False)
+
+
+def _commands(app: DiscordApp) -> list[app_commands.Command[Any, ..., None]]:
+    """The slash command definitions; Discord enforces the lengths before we see the input."""
+
+    @app_commands.command(
+        name="ask", description="Answer a question by quoting the documents, with citations."
+    )
+    @app_commands.describe(question="Your question, e.g. What did Xi say about Taiwan?")
+    async def ask(
+        interaction: discord.Interaction,
+        question: app_commands.Range[str, 1, MAX_CHAT_QUESTION_CHARS],
+    ) -> None:
+        await app.ask(interaction, question)
+
+    @app_commands.command(
+        name="quote", description="Every statement the documents attribute to someone."
+    )
+    @app_commands.describe(speaker="Who, e.g. Xi or Biden")
+    async def quote(
+        interaction: discord.Interaction, speaker: app_commands.Range[str, 1, MAX_NAME_CHARS]
+    ) -> None:
+        await app.quote(interaction, speaker)
+
+    @app_commands.command(name="source", description="Show one paragraph of the documents in full.")
+    @app_commands.describe(n="A paragraph number like 12, or doc:12")
+    async def source(
+        interaction: discord.Interaction, n: app_commands.Range[str, 1, MAX_NAME_CHARS]
+    ) -> None:
+        await app.source(interaction, n)
+
+    @app_commands.command(name="help", description="How to ask readout about the documents.")
+    async def help_(interaction: discord.Interaction) -> None:
+        await app.help(interaction)
+
+    return [ask, quote, source, help_]
+
+
+def _register_buttons(
+    app: DiscordApp,
+) -> tuple[Callable[[str], discord.ui.Item[Any]], Callable[[str, str], discord.ui.Item[Any]]]:
+    """Register the persistent buttons with the client; return their constructors.
+
+    They are dynamic items: the custom id alone (``readout:sources:<answer id>``,
+    ``readout:vote:up:<answer id>``) says what a click means, so discord.py keeps no state per
+    message and a click still routes after a restart. Bound to ``app`` by closure because
+    discord.py registers item classes, not instances."""
+
+    class SourcesButton(
+        discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]], template=SOURCES_TEMPLATE
+    ):
+        def __init__(self, answer_id: str) -> None:
+            super().__init__(
+                discord.ui.Button(
+                    label="Show sources",
+                    style=discord.ButtonStyle.secondary,
+                    custom_id=SOURCES_ID.format(answer_id=answer_id),
+                )
+            )
+            self.answer_id = answer_id
+
+        @classmethod
+        async def from_custom_id(
+            cls, interaction: Interaction, item: discord.ui.Item[Any], match: re.Match[str]
+        ) -> SourcesButton:
+            return cls(match["answer_id"])
+
+        async def callback(self, interaction: Interaction) -> None:
+            await app.show_sources(interaction, self.answer_id)
+
+    class VoteButton(
+        discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]], template=VOTE_TEMPLATE
+    ):
+        def __init__(self, vote: str, answer_id: str) -> None:
+            super().__init__(
+                discord.ui.Button(
+                    emoji="👍" if vote == "up" else "👎",
+                    style=discord.ButtonStyle.secondary,
+                    custom_id=VOTE_ID.format(vote=vote, answer_id=answer_id),
+                )
+            )
+            self.vote = vote
+            self.answer_id = answer_id
+
+        @classmethod
+        async def from_custom_id(
+            cls, interaction: Interaction, item: discord.ui.Item[Any], match: re.Match[str]
+        ) -> VoteButton:
+            return cls(match["vote"], match["answer_id"])
+
+        async def callback(self, interaction: Interaction) -> None:
+            await app.record_vote(interaction, self.answer_id, _VOTES[self.vote])
+
+    app.client.add_dynamic_items(SourcesButton, VoteButton)
+    return SourcesButton, VoteButton
