@@ -180,26 +180,56 @@ class Engine:
 
     def ask(self, question: str) -> Answer:
         """Answer ``question`` with 1-3 cited verbatim sentences, or say it is not covered."""
-        question = validate_question(question)
-        snapshot = self.snapshot()
-        terms = analyze_question(
-            question,
-            knows=snapshot.sentence_lexical.knows,
-            speaker_tokens=snapshot.speaker_tokens,
-            expand_acronym=snapshot.expand_acronym,
-        )
-        version = snapshot.pointer.version
-        if _clearly_off_topic(terms):
-            return Answer.not_covered(question, version)
+        result = self.ask_many([question])[0]
+        if isinstance(result, QuestionError):
+            raise result
+        return result
 
-        search_text = " ".join((question, *terms.expansions))
-        vector = self._embedder.encode([search_text])
-        sentence_hits = self._store.query(version, "sentences", vector, DENSE_SENTENCES)[0]
-        paragraph_hits = self._store.query(version, "paragraphs", vector, DENSE_PARAGRAPHS)[0]
-        ranked = _rank(snapshot, question, terms, sentence_hits, paragraph_hits)
-        if not ranked or not _covered(terms, [r.evidence for r in ranked]):
-            return Answer.not_covered(question, version)
-        return _compose(snapshot, question, ranked)
+    def ask_many(self, questions: Sequence[str]) -> list[Answer | QuestionError]:
+        """Answer several questions with one model call and one store round-trip per kind.
+
+        Encoding dominates the cost of a question, and encoding a batch costs little more than
+        encoding one, so concurrent questions are answered together (the chat service collects
+        them for a moment). A question that is empty or too long gets its QuestionError in its
+        place; a failure of the store or the model raises for the whole batch.
+        """
+        results: list[Answer | QuestionError | None] = [None] * len(questions)
+        valid: list[tuple[int, str]] = []
+        for position, raw in enumerate(questions):
+            try:
+                valid.append((position, validate_question(raw)))
+            except QuestionError as refused:
+                results[position] = refused
+        if valid:
+            snapshot = self.snapshot()
+            version = snapshot.pointer.version
+            to_search: list[tuple[int, str, QueryTerms]] = []
+            for position, question in valid:
+                terms = analyze_question(
+                    question,
+                    knows=snapshot.sentence_lexical.knows,
+                    speaker_tokens=snapshot.speaker_tokens,
+                    expand_acronym=snapshot.expand_acronym,
+                )
+                if _clearly_off_topic(terms):
+                    results[position] = Answer.not_covered(question, version)
+                else:
+                    to_search.append((position, question, terms))
+            if to_search:
+                vectors = self._embedder.encode(
+                    [" ".join((question, *terms.expansions)) for _, question, terms in to_search]
+                )
+                sentence_hits = self._store.query(version, "sentences", vectors, DENSE_SENTENCES)
+                paragraph_hits = self._store.query(version, "paragraphs", vectors, DENSE_PARAGRAPHS)
+                for (position, question, terms), sentences, paragraphs in zip(
+                    to_search, sentence_hits, paragraph_hits, strict=True
+                ):
+                    ranked = _rank(snapshot, question, terms, sentences, paragraphs)
+                    if not ranked or not _covered(terms, [r.evidence for r in ranked]):
+                        results[position] = Answer.not_covered(question, version)
+                    else:
+                        results[position] = _compose(snapshot, question, ranked)
+        return [result for result in results if result is not None]
 
     def quotes(self, speaker: str) -> list[Citation]:
         """Every sentence attributed to ``speaker`` (any word of their name), in document order."""

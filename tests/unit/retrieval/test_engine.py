@@ -9,6 +9,7 @@ import pytest
 from index.build import build_index
 from index.errors import IndexMismatch, IndexMissing, QuestionError
 from index.store import ChromaStore
+from retrieval.answer import Answer
 from retrieval.engine import MAX_QUESTION_CHARS, Engine, validate_question
 from tests.conftest import FakeEmbedder
 
@@ -107,3 +108,18 @@ def test_question_limits() -> None:
     with pytest.raises(QuestionError, match="1,001 characters"):
         validate_question("x" * (MAX_QUESTION_CHARS + 1))
     assert validate_question("  a \n b ") == "a b"
+
+
+def test_ask_many_encodes_once_and_keeps_order(engine: Engine, fake_embedder: FakeEmbedder) -> None:
+    fake_embedder.calls.clear()
+    results = engine.ask_many(
+        ["How long to knead the dough?", "", "What's 2+2?", "What do tomatoes need?"]
+    )
+    assert len(results) == 4
+    first, empty, off_topic, last = results
+    assert isinstance(first, Answer) and first.citations[0].doc == "kitchen"
+    assert isinstance(empty, QuestionError)
+    assert isinstance(off_topic, Answer) and off_topic.abstained
+    assert isinstance(last, Answer) and last.citations[0].doc == "garden"
+    assert fake_embedder.calls == [2]  # one model call for the two questions that searched
+    assert [engine.ask(q) for q in ("What do tomatoes need?",)][0] == last
