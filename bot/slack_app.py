@@ -107,10 +107,11 @@ class ListenerTasks(AsyncLazyListenerRunner):
     async def aclose(self, timeout: float) -> None:
         """Let running answers finish for up to ``timeout`` seconds, then cancel the rest."""
         if not await self.wait_idle(timeout):
-            log.warning("cancelling %d unfinished Slack replies at shutdown", len(self._tasks))
-            for task in list(self._tasks):
+            unfinished = list(self._tasks)
+            log.warning("cancelling %d unfinished Slack replies at shutdown", len(unfinished))
+            for task in unfinished:
                 task.cancel()
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+            await asyncio.gather(*unfinished, return_exceptions=True)
 
 
 def create_web_client(settings: Settings) -> AsyncWebClient:

@@ -110,8 +110,9 @@ async def readout(env: dict[str, str], *args: str) -> AsyncIterator[Server]:
 async def test_serve_slack_http_answers_a_signed_ask_and_stops_on_sigterm(
     serve_env: dict[str, str], fake_slack: FakeSlack
 ) -> None:
+    env = {**serve_env, "READOUT_LOG_LEVEL": "DEBUG"}  # the tokens must not leak even so
     async with readout(
-        serve_env, "serve", "slack", "--http", "--host", "127.0.0.1", "--port", "0"
+        env, "serve", "slack", "--http", "--host", "127.0.0.1", "--port", "0"
     ) as server:
         match = await server.wait_for_line(r"(http://127\.0\.0\.1:\d+/slack/events)")
         url = match.group(1)
@@ -128,6 +129,7 @@ async def test_serve_slack_http_answers_a_signed_ask_and_stops_on_sigterm(
     assert fake_slack.posts("auth.test")[0].token == BOT_TOKEN  # checked at start-up
     output = "".join(server.stderr)
     assert "Traceback" not in output
+    assert "'Authorization': '(redacted)'" in output  # slack_sdk's DEBUG request log ran
     assert all(secret not in output for secret in (BOT_TOKEN, APP_TOKEN, SIGNING_SECRET))
 
 
