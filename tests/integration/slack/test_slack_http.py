@@ -8,6 +8,7 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -217,10 +218,20 @@ class GatedEngine:
         return self._engine.snapshot()
 
     def ask(self, question: str) -> Answer:
+        self._wait()
+        return self._engine.ask(question)
+
+    def ask_many(self, questions: Sequence[str]) -> list[Any]:
+        self._wait()
+        return list(self._engine.ask_many(questions))
+
+    def __getattr__(self, name: str) -> Any:  # anything else: the real engine
+        return getattr(self._engine, name)
+
+    def _wait(self) -> None:
         self.started += 1
         if not self.gate.wait(WAIT):
             raise TimeoutError("the test never opened the gate")
-        return self._engine.ask(question)
 
 
 async def test_eight_simultaneous_asks_are_all_acked_promptly_then_all_answered(
@@ -296,6 +307,9 @@ class HugeEngine:
         )
         text = " ".join(f"{c.quote} [{c.n}]" for c in citations)
         return Answer(question, text, False, citations)
+
+    def ask_many(self, questions: Sequence[str]) -> list[Answer]:
+        return [self.ask(question) for question in questions]
 
 
 async def test_a_huge_answer_is_split_within_slacks_block_limits(
@@ -392,6 +406,14 @@ async def test_rate_limit_notices_are_ephemeral(
     [ephemeral] = fake_slack.posts("chat.postEphemeral")
     assert ephemeral.args["user"] == "U0ASKER" and ephemeral.args["text"].startswith("Slow down")
     assert fake_slack.posts() == []  # nothing public for a notice
+
+
+async def test_url_verification_answers_slacks_challenge(slack_http: SlackHttp) -> None:
+    # what Slack sends when someone enters the Request URL for HTTP mode
+    body = json.dumps({"type": "url_verification", "challenge": "3eZbrw1aBm2rZgRNFdxV2595E9CY3g"})
+    delivery = await slack_http.post(body.encode(), "application/json")
+    assert delivery.status == 200
+    assert json.loads(delivery.body) == {"challenge": "3eZbrw1aBm2rZgRNFdxV2595E9CY3g"}
 
 
 async def test_health_check(slack_http: SlackHttp) -> None:

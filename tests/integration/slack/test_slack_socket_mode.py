@@ -42,9 +42,10 @@ async def connected(
         yield handler
 
 
-async def acked(fake: FakeSlack, envelope_id: str) -> float:
-    """Seconds until the app acknowledges ``envelope_id``."""
+async def send(fake: FakeSlack, kind: str, payload: dict[str, Any], **kw: Any) -> float:
+    """Push an envelope; the seconds until the app acknowledged it."""
     started = time.monotonic()
+    envelope_id = await fake.send_envelope(kind, payload, **kw)
     await fake.wait_for(lambda: any(a.get("envelope_id") == envelope_id for a in fake.acks))
     return time.monotonic() - started
 
@@ -68,9 +69,7 @@ async def test_slash_command_envelope_is_acked_then_answered(
         "/ask", QUESTION, fake_slack.response_url("ask"), "U0ASKER", "C0GENERAL"
     )
 
-    envelope = await fake_slack.send_envelope("slash_commands", payload)
-
-    assert await acked(fake_slack, envelope) < ACK_SECONDS
+    assert await send(fake_slack, "slash_commands", payload) < ACK_SECONDS
     await fake_slack.wait_for(lambda: fake_slack.responses_to("ask"))
     [answer] = fake_slack.responses_to("ask")
     assert answer["response_type"] == "in_channel" and cites_paragraph_12(answer)
@@ -82,11 +81,8 @@ async def test_mention_envelope_is_acked_then_answered_in_thread_once_despite_a_
     ts = new_ts()
     payload = event_payload(mention(QUESTION, ts=ts), "Ev-socket")
 
-    first = await fake_slack.send_envelope("events_api", payload)
-    retry = await fake_slack.send_envelope("events_api", payload, retry_attempt=1)
-
-    assert await acked(fake_slack, first) < ACK_SECONDS
-    assert await acked(fake_slack, retry) < ACK_SECONDS
+    assert await send(fake_slack, "events_api", payload) < ACK_SECONDS
+    assert await send(fake_slack, "events_api", payload, retry_attempt=1) < ACK_SECONDS
     await fake_slack.wait_for(lambda: fake_slack.posts())
     assert await listener_tasks(slack_app).wait_idle(WAIT)
     [post] = fake_slack.posts()
@@ -104,9 +100,7 @@ async def test_interactive_envelope_shows_sources(
     answer_id = answer_id_of(fake_slack.responses_to("ask")[0])
 
     click = action_payload(SHOW_SOURCES, answer_id, fake_slack.response_url("sources"), "U0ASKER")
-    envelope = await fake_slack.send_envelope("interactive", click)
-
-    assert await acked(fake_slack, envelope) < ACK_SECONDS
+    assert await send(fake_slack, "interactive", click) < ACK_SECONDS
     await fake_slack.wait_for(lambda: fake_slack.responses_to("sources"))
     [sources] = fake_slack.responses_to("sources")
     assert sources["response_type"] == "ephemeral" and "score" in all_text(sources)
