@@ -87,11 +87,6 @@ class ListenerTasks(AsyncLazyListenerRunner):
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    @property
-    def pending(self) -> int:
-        """How many lazy listeners are still running."""
-        return len(self._tasks)
-
     async def wait_idle(self, timeout: float) -> bool:
         """Wait until no lazy listener is running (including ones started meanwhile); False if
         some are still running after ``timeout`` seconds."""

@@ -22,7 +22,7 @@ from bot.render_slack import (
     SHOW_SOURCES,
     escape,
 )
-from bot.service import EXPIRED, USAGE, AnswerService
+from bot.service import EXPIRED, FAILED, USAGE, AnswerService
 from bot.settings import Settings
 from bot.slack_app import THANKS, listener_tasks
 from retrieval.answer import Answer, Citation
@@ -406,6 +406,44 @@ async def test_rate_limit_notices_are_ephemeral(
     [ephemeral] = fake_slack.posts("chat.postEphemeral")
     assert ephemeral.args["user"] == "U0ASKER" and ephemeral.args["text"].startswith("Slow down")
     assert fake_slack.posts() == []  # nothing public for a notice
+
+
+class BrokenEngine:
+    """Fails the way a bug would, with text that must never reach Slack."""
+
+    embedder = None
+
+    def snapshot(self) -> None:
+        return None
+
+    def ask(self, question: str) -> Answer:
+        raise RuntimeError("internal detail: /srv/readout/secret.db is locked")
+
+    def ask_many(self, questions: Sequence[str]) -> list[Answer]:
+        raise RuntimeError("internal detail: /srv/readout/secret.db is locked")
+
+
+async def test_a_failure_gets_a_generic_apology_never_the_exception(
+    slack_settings: Settings, fake_slack: FakeSlack
+) -> None:
+    async with (
+        running_service(BrokenEngine()) as service,  # type: ignore[arg-type]
+        running_app(slack_settings, service) as app,
+        http_endpoint(app, fake_slack) as slack,
+    ):
+        await slack.command("/ask", QUESTION, key="broken")
+        await slack.event(mention(QUESTION, ts=new_ts()), event_id="Ev-broken")
+        await fake_slack.wait_for(
+            lambda: fake_slack.responses_to("broken") and fake_slack.posts("chat.postEphemeral")
+        )
+        assert await listener_tasks(app).wait_idle(WAIT)
+
+    [apology] = fake_slack.responses_to("broken")
+    assert apology["text"] == escape(FAILED) and apology["response_type"] == "ephemeral"
+    [ephemeral] = fake_slack.posts("chat.postEphemeral")
+    assert ephemeral.args["text"] == escape(FAILED)
+    assert "secret.db" not in all_text(apology) + all_text(ephemeral.args)
+    assert fake_slack.posts() == []
 
 
 async def test_url_verification_answers_slacks_challenge(slack_http: SlackHttp) -> None:
