@@ -257,6 +257,8 @@ class DiscordApp:
         me = self.client.user
         if me is None or message.author.bot or message.webhook_id is not None:
             return
+        if message.type not in (discord.MessageType.default, discord.MessageType.reply):
+            return  # pins, joins, thread notices: nobody asked anything
         is_dm = isinstance(message.channel, discord.DMChannel)
         if not is_dm and not _mentions(message, me.id):
             return

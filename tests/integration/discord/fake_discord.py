@@ -143,11 +143,8 @@ class FakeDiscord:
         app.router.add_route("*", "/api/v10/{tail:.*}", self._rest)
         self._runner = web.AppRunner(app, handle_signals=False)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        server = site._server
-        assert server is not None and server.sockets  # type: ignore[union-attr]
-        self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
+        self.port = self._runner.addresses[0][1]  # port 0: the OS picked a free one
 
     async def close(self) -> None:
         for socket in list(self._sockets):
@@ -426,7 +423,7 @@ class FakeDiscord:
     def _message(
         self, channel_id: str, body: dict[str, Any], *, flags: int = 0, webhook: str | None = None
     ) -> dict[str, Any]:
-        message = {
+        message: dict[str, Any] = {
             "id": self._id(),
             "channel_id": channel_id,
             "author": BOT_USER,

@@ -90,10 +90,12 @@ async def test_serve_discord_syncs_prints_the_invite_answers_and_stops_on_sigter
         )
         assert post.embeds[0]["fields"][0]["name"] == "[1] ¶12 · Xi Biden Call"
         assert post.body["allowed_mentions"] == {"parse": []}
-    finally:
-        if process.returncode is None:
-            process.send_signal(signal.SIGTERM)
-        stdout, stderr = await asyncio.wait_for(process.communicate(), TIMEOUT)
+    except (TimeoutError, AssertionError) as failure:
+        process.kill()
+        _, stderr = await process.communicate()
+        raise AssertionError(f"{failure!r}; stderr:\n{stderr.decode()[-5000:]}") from failure
+    process.send_signal(signal.SIGTERM)
+    stdout, stderr = await asyncio.wait_for(process.communicate(), TIMEOUT)
     out, err = stdout.decode(), stderr.decode()
     assert process.returncode == 0, err
     assert INVITE in out

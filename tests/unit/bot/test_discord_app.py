@@ -1,0 +1,137 @@
+"""The Discord adapter's wiring, without a network: invite URL, client options, command
+definitions, custom ids, and the checks made before connecting."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import discord
+import pytest
+import yarl
+from discord.gateway import DiscordWebSocket
+from discord.http import Route
+
+from bot.discord_app import (
+    SOURCES_ID,
+    SOURCES_TEMPLATE,
+    VOTE_ID,
+    VOTE_TEMPLATE,
+    create_app,
+    invite_url,
+    parse_shards,
+    serve,
+    strip_mention,
+)
+from bot.service import AnswerService
+from bot.settings import Settings
+from index.errors import ConfigError
+
+
+class NoEngine:
+    """Wiring tests never ask anything."""
+
+    embedder = None
+
+
+@pytest.fixture
+def service() -> Iterator[AnswerService]:
+    service = AnswerService(NoEngine())  # type: ignore[arg-type]
+    yield service
+    service.close()
+
+
+@pytest.fixture(autouse=True)
+def restore_discord_endpoints(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(Route, "BASE", Route.BASE)
+    monkeypatch.setattr(DiscordWebSocket, "DEFAULT_GATEWAY", DiscordWebSocket.DEFAULT_GATEWAY)
+
+
+def test_the_invite_asks_for_the_two_scopes_and_only_the_permissions_answering_needs() -> None:
+    url = yarl.URL(invite_url(1234))
+    assert url.query["client_id"] == "1234"
+    assert url.query["scope"] == "bot applications.commands"
+    permissions = discord.Permissions(int(url.query["permissions"]))
+    granted = {name for name, value in permissions if value}
+    assert granted == {
+        "send_messages",
+        "embed_links",
+        "send_messages_in_threads",
+        "read_message_history",
+    }
+
+
+@pytest.mark.parametrize(("value", "expected"), [(None, None), ("auto", "auto"), ("4", 4)])
+def test_parse_shards(value: str | None, expected: Any) -> None:
+    assert parse_shards(value) == expected
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "many", ""])
+def test_parse_shards_refuses_nonsense(value: str) -> None:
+    with pytest.raises(ConfigError, match="--shards"):
+        parse_shards(value)
+
+
+async def test_the_client_pings_nobody_uses_default_intents_and_the_configured_endpoints(
+    service: AnswerService,
+) -> None:
+    settings = Settings(
+        discord_api_url="http://proxy.internal/api/v10/",
+        discord_gateway_url="ws://proxy.internal/gateway",
+    )
+    app = create_app(settings, service)
+    client = app.client
+    assert type(client) is discord.Client
+    assert client.allowed_mentions is not None
+    assert client.allowed_mentions.to_dict() == {"parse": []}
+    assert client.intents == discord.Intents.default()
+    assert not client.intents.message_content
+    assert Route.BASE == "http://proxy.internal/api/v10"
+    assert DiscordWebSocket.DEFAULT_GATEWAY == yarl.URL("ws://proxy.internal/gateway")
+    await client.close()
+
+
+async def test_shards_choose_the_sharded_client(service: AnswerService) -> None:
+    auto = create_app(Settings(), service, shards="auto").client
+    fixed = create_app(Settings(), service, shards=3).client
+    assert isinstance(auto, discord.AutoShardedClient) and auto.shard_count is None
+    assert isinstance(fixed, discord.AutoShardedClient) and fixed.shard_count == 3
+    # never logged in, so nothing to close (and AutoShardedClient.close() needs a login)
+
+
+async def test_the_slash_commands_and_their_limits(service: AnswerService) -> None:
+    app = create_app(Settings(), service)
+    commands = {c.name: c.to_dict(app.tree) for c in app.tree.get_commands()}
+    assert set(commands) == {"ask", "quote", "source", "help"}
+    [question] = commands["ask"]["options"]
+    assert (question["name"], question["required"]) == ("question", True)
+    assert (question["min_length"], question["max_length"]) == (1, 500)
+    assert [o["name"] for o in commands["quote"]["options"]] == ["speaker"]
+    assert [o["name"] for o in commands["source"]["options"]] == ["n"]
+    assert commands["help"]["options"] == []
+    assert all(len(c["description"]) <= 100 for c in commands.values())
+    await app.client.close()
+
+
+def test_custom_ids_carry_the_answer_and_fit_discord() -> None:
+    answer_id = "0123456789abcdef"
+    sources = SOURCES_ID.format(answer_id=answer_id)
+    match = re.fullmatch(SOURCES_TEMPLATE, sources)
+    assert match and match["answer_id"] == answer_id
+    vote = VOTE_ID.format(vote="down", answer_id=answer_id)
+    match = re.fullmatch(VOTE_TEMPLATE, vote)
+    assert match and (match["vote"], match["answer_id"]) == ("down", answer_id)
+    assert len(sources) <= 100 and len(vote) <= 100
+
+
+def test_strip_mention_removes_only_our_mentions() -> None:
+    assert strip_mention("<@42> what about <@7>? <@!42>", 42).split() == ["what", "about", "<@7>?"]
+
+
+async def test_a_non_numeric_guild_is_refused_before_connecting(service: AnswerService) -> None:
+    settings = Settings(discord_token="t", discord_guild="my-server")
+    app = create_app(settings, service)
+    with pytest.raises(ConfigError, match="READOUT_DISCORD_GUILD"):
+        await serve(app, settings, sync=True)
+    await app.client.close()
