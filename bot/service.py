@@ -23,7 +23,7 @@ import time
 import unicodedata
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
@@ -39,6 +39,9 @@ MAX_CHAT_QUESTION_CHARS = 500
 DEDUPE_SECONDS = 600.0
 RECENT_ANSWERS = 2000
 DEFAULT_WORKERS = 4
+# How long the first of several concurrent questions waits for others to share its batch.
+BATCH_WINDOW_SECONDS = 0.002
+MAX_BATCH = 32
 MAX_QUOTES_SHOWN = 10
 
 USAGE = (
@@ -184,6 +187,7 @@ class AnswerService:
         workers: int = DEFAULT_WORKERS,
         feedback: FeedbackSink | None = None,
         clock: Callable[[], float] = time.monotonic,
+        batch_window: float = BATCH_WINDOW_SECONDS,
     ) -> None:
         self.engine = engine
         self._limiter = RateLimiter(rate_limit, rate_window, clock=clock)
@@ -192,10 +196,16 @@ class AnswerService:
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="readout-answer")
         self._feedback = feedback or LoggingFeedback()
         self._recent: OrderedDict[str, Answer] = OrderedDict()
+        self._batch_window = batch_window
+        self._batchers: dict[asyncio.AbstractEventLoop, _QuestionBatcher] = {}
 
     async def start(self) -> None:
-        """Load the model and the index before the first question (off the event loop)."""
-        await self._run(self._warm_up)
+        """Load the model and the index before the first question (off the event loop).
+
+        No answer timeout here: a cold start may take longer than any one answer should, and a
+        missing model or index raises its ReadoutError for the entry point to report.
+        """
+        await asyncio.get_running_loop().run_in_executor(self._pool, self._warm_up)
 
     def _warm_up(self) -> None:
         load = getattr(self.engine.embedder, "load", None)
@@ -204,6 +214,9 @@ class AnswerService:
         self.engine.snapshot()
 
     def close(self) -> None:
+        for batcher in self._batchers.values():
+            batcher.close()
+        self._batchers.clear()
         self._pool.shutdown(wait=False, cancel_futures=True)
 
     def first_delivery(self, delivery_id: str | None) -> bool:
@@ -224,7 +237,7 @@ class AnswerService:
             return limited
         started = time.perf_counter()
         try:
-            answer = await self._run(self.engine.ask, question)
+            answer = await self._guarded(self._batcher().ask(question))
         except _Refused as refused:
             return refused.reply
         answer_id = self._remember(answer)
@@ -313,11 +326,23 @@ class AnswerService:
             retry_after=float(seconds),
         )
 
+    def _batcher(self) -> _QuestionBatcher:
+        # One batcher per event loop: its queue and consumer task belong to that loop.
+        loop = asyncio.get_running_loop()
+        batcher = self._batchers.get(loop)
+        if batcher is None:
+            batcher = _QuestionBatcher(self.engine, self._pool, window=self._batch_window)
+            self._batchers[loop] = batcher
+        return batcher
+
     async def _run(self, function: Callable[..., _T], *args: object) -> _T:
         loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(self._pool, function, *args)
+        return await self._guarded(loop.run_in_executor(self._pool, function, *args))
+
+    async def _guarded(self, work: Awaitable[_T]) -> _T:
+        """Await ``work`` under the answer timeout, turning failures into replies."""
         try:
-            return await asyncio.wait_for(future, self._timeout)
+            return await asyncio.wait_for(work, self._timeout)
         except TimeoutError:
             log.warning("answer timed out after %.1f s", self._timeout)
             raise _Refused(Reply(ReplyKind.UNAVAILABLE, TIMED_OUT)) from None
@@ -339,6 +364,88 @@ class AnswerService:
         while len(self._recent) > RECENT_ANSWERS:
             self._recent.popitem(last=False)
         return answer_id
+
+
+class _QuestionBatcher:
+    """Answers questions that arrive together with one ``Engine.ask_many`` call.
+
+    Encoding dominates the cost of an answer and encoding eight questions costs little more
+    than one, so a single consumer collects whatever arrives within ``window`` seconds (and
+    everything that queued while the previous batch was being answered), then answers the
+    batch in the worker pool. A lone question waits only ``window``.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        pool: ThreadPoolExecutor,
+        *,
+        window: float,
+        max_batch: int = MAX_BATCH,
+    ) -> None:
+        self._engine = engine
+        self._pool = pool
+        self._window = window
+        self._max_batch = max_batch
+        self._queue: asyncio.Queue[tuple[str, asyncio.Future[Answer]]] = asyncio.Queue()
+        self._consumer: asyncio.Task[None] | None = None
+
+    async def ask(self, question: str) -> Answer:
+        if self._consumer is None or self._consumer.done():
+            self._consumer = asyncio.create_task(self._consume(), name="readout-batcher")
+        future: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
+        # A caller that timed out no longer awaits its future: mark a late exception as seen
+        # so asyncio doesn't log it as "never retrieved".
+        future.add_done_callback(_mark_retrieved)
+        await self._queue.put((question, future))
+        # shield: a caller that times out must not cancel the batch the others wait on.
+        return await asyncio.shield(future)
+
+    def close(self) -> None:
+        if self._consumer is not None:
+            self._consumer.cancel()
+
+    async def _consume(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            batch = [await self._queue.get()]
+            deadline = loop.time() + self._window
+            while len(batch) < self._max_batch:
+                if not self._queue.empty():
+                    batch.append(self._queue.get_nowait())
+                    continue
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    break
+                try:
+                    batch.append(await asyncio.wait_for(self._queue.get(), remaining))
+                except TimeoutError:
+                    break
+            await self._answer(batch)
+
+    async def _answer(self, batch: list[tuple[str, asyncio.Future[Answer]]]) -> None:
+        questions = [question for question, _ in batch]
+        try:
+            results = await asyncio.get_running_loop().run_in_executor(
+                self._pool, self._engine.ask_many, questions
+            )
+        except Exception as exc:  # the store or model failed: every waiter gets the error
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        for (_, future), result in zip(batch, results, strict=True):
+            if future.done():
+                continue
+            if isinstance(result, Exception):
+                future.set_exception(result)
+            else:
+                future.set_result(result)
+
+
+def _mark_retrieved(future: asyncio.Future[Answer]) -> None:
+    if not future.cancelled():
+        future.exception()
 
 
 class _Refused(Exception):

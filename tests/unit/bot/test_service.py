@@ -18,7 +18,7 @@ from bot.service import (
     ReplyKind,
     clean_question,
 )
-from index.errors import StoreUnavailable
+from index.errors import IndexMissing, StoreUnavailable
 from retrieval.answer import Answer, Citation
 
 ASKER = Asker("test", "U1")
@@ -39,6 +39,7 @@ class FakeEngine:
         self, *, error: Exception | None = None, gate: threading.Event | None = None
     ) -> None:
         self.asked: list[str] = []
+        self.batches: list[int] = []
         self.error = error
         self.gate = gate
         self.embedder = object()
@@ -51,6 +52,10 @@ class FakeEngine:
             raise self.error
         quote = "A quoted sentence."
         return Answer(question, f"{quote} [1]", False, (Citation(1, "d", "T", 1, 1, quote, 0.5),))
+
+    def ask_many(self, questions: list[str]) -> list[Answer]:
+        self.batches.append(len(questions))
+        return [self.ask(question) for question in questions]
 
     def snapshot(self) -> None:
         return None
@@ -164,4 +169,27 @@ async def test_slow_answer_times_out_without_blocking_the_loop() -> None:
     task.cancel()
     assert (reply.kind, reply.text) == (ReplyKind.UNAVAILABLE, TIMED_OUT)
     assert ticks >= 5  # the event loop kept running while the answer was stuck
+    service.close()
+
+
+async def test_concurrent_questions_are_answered_in_one_batch() -> None:
+    engine = FakeEngine()
+    service = make_service(engine, rate_limit=100)
+    replies = await asyncio.gather(
+        *(service.ask(Asker("test", f"U{i}"), f"question {i}") for i in range(8))
+    )
+    assert [r.kind for r in replies] == [ReplyKind.ANSWER] * 8
+    assert [r.answer.question for r in replies if r.answer] == [f"question {i}" for i in range(8)]
+    assert engine.batches == [8]
+    service.close()
+
+
+async def test_warm_up_errors_reach_the_entry_point_unwrapped() -> None:
+    class Broken(FakeEngine):
+        def snapshot(self) -> None:
+            raise IndexMissing("no index has been built yet. Run `readout index` first.")
+
+    service = make_service(Broken())
+    with pytest.raises(IndexMissing):
+        await service.start()
     service.close()
