@@ -350,16 +350,35 @@ async def serve(
     client = app.client
     app.announce = announce
     async with client:
-        await _login(client, settings)
-        if client.application_id is not None:
-            announce(f"Invite readout to a server: {invite_url(client.application_id)}")
-        if sync:
-            announce(await app.sync_commands(settings.discord_guild))
-        await app.service.start()
-        app.corpus = await asyncio.to_thread(_corpus_of, app.service.engine)
-        if shards == "auto" and isinstance(client, discord.AutoShardedClient):
-            client.shard_count = await _recommended_shards(client)
+        try:
+            await _prepare(app, settings, sync=sync, shards=shards, announce=announce)
+        except Exception:
+            if client.is_closed():  # stopped (Ctrl-C, SIGTERM) while starting: not a failure
+                log.debug("stopped while starting", exc_info=True)
+                return
+            raise
         await _connect(client)
+
+
+async def _prepare(
+    app: DiscordApp,
+    settings: Settings,
+    *,
+    sync: bool,
+    shards: Shards,
+    announce: Callable[[str], None],
+) -> None:
+    """Everything before the gateway: a bad token fails here, before the model loads."""
+    client = app.client
+    await _login(client, settings)
+    if client.application_id is not None:
+        announce(f"Invite readout to a server: {invite_url(client.application_id)}")
+    if sync:
+        announce(await app.sync_commands(settings.discord_guild))
+    await app.service.start()
+    app.corpus = await asyncio.to_thread(_corpus_of, app.service.engine)
+    if shards == "auto" and isinstance(client, discord.AutoShardedClient):
+        client.shard_count = await _recommended_shards(client)
 
 
 def run_discord(

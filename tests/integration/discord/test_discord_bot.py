@@ -3,14 +3,17 @@ loopback sockets, and a local stand-in for Discord's gateway and REST API."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
+from bot.discord_app import create_app, serve
 from bot.render_discord import (
     CONTENT_LIMIT,
     DESCRIPTION_LIMIT,
@@ -25,7 +28,7 @@ from bot.render_discord import (
 from bot.service import EXPIRED, USAGE, AnswerService, Asker
 from retrieval.answer import Answer, Citation
 from retrieval.engine import Engine
-from tests.integration.discord.conftest import TOKEN, RecordingFeedback, RunningBot
+from tests.integration.discord.conftest import TOKEN, RecordingFeedback, RunningBot, bot_settings
 from tests.integration.discord.fake_discord import (
     APP_ID,
     CHANNEL_ID,
@@ -595,3 +598,27 @@ async def test_a_failure_while_answering_is_not_echoed(
     assert notice.body["content"].startswith("Sorry, something went wrong")
     assert "secret internals" not in str(fake.calls)
     assert notice.body["flags"] == EPHEMERAL
+
+
+async def test_stopping_while_starting_is_not_a_failure(
+    make_service: Callable[..., AnswerService], fake_discord: FakeDiscord, article_engine: Engine
+) -> None:
+    loading = threading.Event()
+    release = threading.Event()
+
+    class GatedEngine(EngineWrapper):
+        def snapshot(self) -> Any:  # the start-up load, held until released
+            loading.set()
+            release.wait(timeout=30)
+            return self._engine.snapshot()
+
+    settings = bot_settings(fake_discord)
+    app = create_app(settings, make_service(GatedEngine(article_engine)))
+    task = asyncio.create_task(serve(app, settings, announce=lambda line: None))
+    try:
+        await asyncio.wait_for(asyncio.to_thread(loading.wait, 30), 30)
+        await app.client.close()  # what SIGTERM does
+    finally:
+        release.set()
+    await asyncio.wait_for(task, 30)  # returns quietly: no error, no traceback
+    assert not fake_discord.identifies
