@@ -12,7 +12,7 @@ export TRANSFORMERS_OFFLINE := 1
 export HF_HUB_DISABLE_TELEMETRY := 1
 export ANONYMIZED_TELEMETRY := False
 
-.PHONY: install run test lint eval lock clean
+.PHONY: install run test lint eval bench lock clean
 
 install: $(STAMP)
 	@$(PY) -m index.model fetch >/dev/null
@@ -40,6 +40,10 @@ lint: install
 eval: install
 	$(READOUT) index --store $(EVAL_STORE)
 	$(READOUT) eval --store $(EVAL_STORE) $(EVAL_SET)
+
+# Speed and memory as ratios measured in one run (takes a while: it builds a 100k corpus).
+bench: install
+	$(READOUT) bench
 
 # Re-pin constraints.txt from the current virtualenv (after changing pyproject.toml).
 lock: install

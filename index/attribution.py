@@ -7,7 +7,9 @@ News copy attributes statements in a handful of shapes, and these are what we re
 * the inverted form: "..., said Xi";
 * a source phrase: "according to China's readout", "according to a White House readout";
 * a possessive speech noun: "Xi's comments", "Biden's remarks";
-* a pronoun subject ("he warned", "she said") refers to the last named speaker in the document.
+* a pronoun subject ("he warned", "she said") refers to the last named speaker in the document;
+* an unnamed speaker is described: "a US senior administration official told reporters";
+* "the readout said" refers to the source of that kind named earlier ("a White House readout").
 
 Names are runs of capitalised words, without leading titles ("US President Joe Biden" -> "Joe
 Biden"). This is deliberately a small, predictable rule set rather than a parser: a wrong tag only
@@ -42,6 +44,12 @@ TITLE_WORDS = frozenset(
     prof professor general gen chief official officials ambassador director deputy chinese
     american national senior former then in on at for and but as when while after before
     however meanwhile also""".split()
+)
+# Unnamed speakers news copy quotes: "a senior administration official told reporters".
+SPEAKER_NOUNS = frozenset(
+    """official officials spokesman spokeswoman spokesperson spokespeople minister ministers
+    diplomat diplomats aide aides source sources analyst analysts lawmaker lawmakers ministry
+    administration government officer officers negotiator negotiators""".split()
 )
 PRONOUNS = frozenset({"he", "she"})
 _ADVERBS = frozenset({"also", "then", "again", "later", "once", "previously"})
@@ -154,7 +162,19 @@ def _subject_before(tokens: list[str], verb: int) -> str | None:
         return None
     if tokens[j].lower() in PRONOUNS:
         return ""
+    if tokens[j] in SPEAKER_NOUNS:  # lower-case: "an official", not "the Foreign Ministry"
+        return _description_ending_at(tokens, j)
     return _name_ending_at(tokens, j)
+
+
+def _description_ending_at(tokens: list[str], end: int) -> str | None:
+    """An unnamed speaker: "a US senior administration official", "White House officials"."""
+    k = end
+    while k > 0 and end - k < 5 and tokens[k - 1][:1].isalpha():
+        if tokens[k - 1].lower() in {"a", "an", "the", "and", "that", "but", "while"}:
+            break
+        k -= 1
+    return " ".join(_POSSESSIVE.sub("", t) for t in tokens[k : end + 1])
 
 
 def _name_ending_at(tokens: list[str], end: int) -> str | None:

@@ -29,6 +29,9 @@ from index.errors import CorpusError
 
 log = logging.getLogger(__name__)
 
+# Part of every content hash: bump it when paragraph, sentence or speaker parsing changes, so
+# the next `readout index` reprocesses documents instead of keeping stale metadata.
+PARSER_VERSION = 2
 SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown")
 BUNDLED_CORPUS_DIR = Path(__file__).parent / "data"
 # Files bigger than this are almost certainly not prose someone wants quoted in chat.
@@ -172,7 +175,7 @@ def parse_document(text: str, *, doc_id: str, source: str = "") -> Document:
         doc_id=doc_id,
         title=title,
         source=source,
-        content_hash=hashlib.sha256(text.encode("utf-8")).hexdigest(),
+        content_hash=hashlib.sha256(f"{PARSER_VERSION}\n{text}".encode()).hexdigest(),
         url=str(meta.get("url") or "").strip(),
         date=str(meta.get("date") or "").strip(),
         paragraphs=tuple(paragraphs),

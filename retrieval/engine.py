@@ -57,6 +57,11 @@ NAMED_SIMILARITY = 0.70
 # ...unless the words match squarely: "Who is the NSC spokesman?" is short and acronym-laden,
 # so its meaning scores low, but every word of it is found in one sentence.
 STRONG_LEXICAL = 0.6
+# Acronym expansion: how many corpus phrases with the right initials are weighed, and how close
+# in meaning to the acronym the chosen one must be ("AI"/"artificial intelligence" is 0.79,
+# "NSC"/"National Security Council" 0.53, "AI"/"another incremental" 0.31).
+ACRONYM_CANDIDATES = 20
+ACRONYM_SIMILARITY = 0.40
 # A question most of whose key terms the corpus never uses is off-topic unless meaning agrees.
 MIN_TERM_COVERAGE = 0.5
 
@@ -89,7 +94,7 @@ class Snapshot:
     paragraph_lexical: LexicalIndex
     speaker_tokens: frozenset[str]
     speaker_tokens_of: tuple[frozenset[str], ...]
-    acronyms: dict[str, str | None] = field(default_factory=dict)
+    acronyms: dict[str, str | None] = field(default_factory=dict)  # filled by the engine
 
     @classmethod
     def load(cls, store: Store, pointer: IndexPointer) -> Snapshot:
@@ -121,19 +126,20 @@ class Snapshot:
     def paragraph_of(self, row: int) -> Paragraph:
         return self.paragraphs[self.paragraph_row_of[row]]
 
-    def expand_acronym(self, acronym: str) -> str | None:
-        """The most frequent corpus phrase whose initials spell ``acronym`` (cached)."""
-        key = acronym.upper()
-        if key not in self.acronyms:
-            pattern = acronym_pattern(key)
-            found: Counter[str] = Counter()
-            for paragraph in self.paragraphs:
-                for match in pattern.finditer(paragraph.text):
-                    words = re.split(r"[\s\-]+", match.group(0))
-                    if not any(w.lower() in QUESTION_WORDS for w in (words[0], words[-1])):
-                        found[match.group(0).lower()] += 1
-            self.acronyms[key] = found.most_common(1)[0][0] if found else None
-        return self.acronyms[key]
+    def acronym_candidates(self, acronym: str) -> list[str]:
+        """Corpus phrases whose initials spell ``acronym``, most frequent first.
+
+        A scan of the paragraph texts with one compiled pattern: it runs only for a question
+        holding an acronym the corpus never uses, and its result is cached.
+        """
+        pattern = acronym_pattern(acronym)
+        found: Counter[str] = Counter()
+        for paragraph in self.paragraphs:
+            for match in pattern.finditer(paragraph.text):
+                words = re.split(r"[\s\-]+", match.group(0))
+                if not any(w.lower() in QUESTION_WORDS for w in (words[0], words[-1])):
+                    found[" ".join(words).lower()] += 1
+        return [phrase for phrase, _ in found.most_common(ACRONYM_CANDIDATES)]
 
 
 class Engine:
@@ -209,7 +215,7 @@ class Engine:
                     question,
                     knows=snapshot.sentence_lexical.knows,
                     speaker_tokens=snapshot.speaker_tokens,
-                    expand_acronym=snapshot.expand_acronym,
+                    expand_acronym=lambda acronym: self._expand_acronym(snapshot, acronym),
                 )
                 if _clearly_off_topic(terms):
                     results[position] = Answer.not_covered(question, version)
@@ -230,6 +236,26 @@ class Engine:
                     else:
                         results[position] = _compose(snapshot, question, ranked)
         return [result for result in results if result is not None]
+
+    def _expand_acronym(self, snapshot: Snapshot, acronym: str) -> str | None:
+        """The corpus phrase an acronym stands for, if the model agrees it does (cached).
+
+        Initials alone are a weak clue ("AI" also fits "another incremental"); the embedding
+        model knows common acronyms, so the candidate closest in meaning to the bare acronym is
+        taken, and only if it is close enough.
+        """
+        key = acronym.upper()
+        if key not in snapshot.acronyms:
+            candidates = snapshot.acronym_candidates(key)
+            expansion = None
+            if candidates:
+                vectors = self._embedder.encode([key, *candidates])
+                similarities = vectors[1:] @ vectors[0]
+                best = int(similarities.argmax())
+                if float(similarities[best]) >= ACRONYM_SIMILARITY:
+                    expansion = candidates[best]
+            snapshot.acronyms[key] = expansion
+        return snapshot.acronyms[key]
 
     def quotes(self, speaker: str) -> list[Citation]:
         """Every sentence attributed to ``speaker`` (any word of their name), in document order."""
@@ -346,6 +372,7 @@ def _rank(
     for paragraph in (*dense_paragraph, *lexical_paragraph):
         candidates.update(snapshot.sentences_of.get(paragraph, ()))
 
+    support = _document_support(snapshot, dense_paragraph)
     wanted_speakers = set(terms.speaker_tokens)
     answer_type = expected_answer_type(question)
     evidence: dict[int, Evidence] = {}
@@ -357,10 +384,26 @@ def _rank(
             lexical_sentence=lexical_sentence.get(row, 0.0),
             lexical_paragraph=lexical_paragraph.get(paragraph, 0.0),
             speaker=bool(wanted_speakers & snapshot.speaker_tokens_of[row]),
+            document_support=support.get(snapshot.sentences[row].doc_id, 0.0),
             answer_type=bool(answer_type)
             and has_answer_type(answer_type or "", snapshot.sentences[row].text),
         )
     return rank(evidence)
+
+
+def _document_support(snapshot: Snapshot, dense_paragraph: dict[int, float]) -> dict[str, float]:
+    """Each document's share of the closest paragraphs' similarity.
+
+    Passages about a question cluster in the documents about its topic: when most of the
+    nearest paragraphs come from the article, a sentence elsewhere that merely shares a word
+    ("call" in a programming manual) is less likely to be the answer.
+    """
+    mass: dict[str, float] = {}
+    for row, similarity in dense_paragraph.items():
+        doc_id = snapshot.paragraphs[row].doc_id
+        mass[doc_id] = mass.get(doc_id, 0.0) + max(similarity, 0.0)
+    total = sum(mass.values())
+    return {doc_id: share / total for doc_id, share in mass.items()} if total > 0 else {}
 
 
 def _compose(snapshot: Snapshot, question: str, ranked: list[Ranked]) -> Answer:

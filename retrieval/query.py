@@ -32,13 +32,15 @@ QUESTION_WORDS = frozenset(
     anything something someone anyone thing things there about regarding according much many
     also could would should can may might shall let us me we our you your""".split()
 ) | frozenset(STOPWORDS_EN_PLUS)
+# Words that, after "how", ask for a kind of answer rather than name a topic.
+HOW_WORDS = frozenset("long much many often far old soon big large tall".split())
 # Verbs that make "What did X <verb> ..." a question about X's statements.
 SPEECH_VERBS = frozenset(
     """say says said tell told think thinks thought warn warned stress stressed call called urge
     urged want wanted claim claimed mention mentioned note noted emphasize emphasized describe
     described characterize characterized raise raised express expressed ask asked demand
     demanded insist insisted argue argued propose proposed promise promised respond responded
-    react reacted comment commented""".split()
+    react reacted comment commented according""".split()
 )
 _TOKEN = re.compile(r"(?u)\b\w[\w'’]*\b")
 _ACRONYM = re.compile(r"^[A-Z]{2,6}s?$")
@@ -59,7 +61,7 @@ class QueryTerms:
     def topic_query(self) -> str:
         """The words to match lexically: key terms without the speaker's name, acronyms
         replaced by their expansions ("what did Xi say about Taiwan" is about Taiwan)."""
-        topic = [t for t in self.key_terms if t not in self.speaker_tokens]
+        topic = [t for t in self.key_terms if stem(t) not in self.speaker_tokens]
         words = [t for t in (topic or self.key_terms) if t not in self.expanded]
         return " ".join([*words, *self.expansions])
 
@@ -96,6 +98,8 @@ def analyze_question(
         is_acronym = bool(_ACRONYM.match(word))
         if (base in QUESTION_WORDS and not is_acronym) or len(base) < 2 or base.isdigit():
             continue
+        if position > 0 and words[position - 1].lower() == "how" and base in HOW_WORDS:
+            continue  # "how long", "how many": the form of the question, not its topic
         key_terms.append(base)
         if knows(base):
             continue
@@ -128,8 +132,9 @@ def analyze_question(
 
 
 def name_tokens(text: str) -> list[str]:
-    """Lower-cased words of a name or question, possessives dropped ("China's" -> "china")."""
-    return [re.sub(r"['’]s?$", "", w.lower()) for w in _TOKEN.findall(text)]
+    """Stemmed words of a name or question, possessives dropped ("China's" -> "china",
+    "officials" -> "offici"), so a question's words match the speakers' names."""
+    return [stem(re.sub(r"['’]s?$", "", w.lower())) for w in _TOKEN.findall(text)]
 
 
 def acronym_pattern(acronym: str) -> re.Pattern[str]:
@@ -162,12 +167,12 @@ _NUMBER = (
 )
 _UNIT = r"(?:second|minute|hour|day|week|month|year|decade)s?"
 ANSWER_TYPE_PATTERNS: dict[str, re.Pattern[str]] = {
+    # Day and month names only capitalised: "may" and "march" are also verbs.
     "time": re.compile(
-        r"\b(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday|january|february|"
-        r"march|april|may|june|july|august|september|october|november|december|"
-        r"yesterday|today|tomorrow|tonight|(?:last|next|this) (?:week|month|year)|"
-        r"(?:19|20)\d\d|\d{1,2}(?::\d\d)? ?(?:am|pm|a\.m\.|p\.m\.))\b",
-        re.IGNORECASE,
+        r"\b(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday|January|February|"
+        r"March|April|May|June|July|August|September|October|November|December|"
+        r"[Yy]esterday|[Tt]oday|[Tt]omorrow|[Tt]onight|(?:last|next|this) (?:week|month|year)|"
+        r"(?:19|20)\d\d|\d{1,2}(?::\d\d)? ?(?:am|pm|a\.m\.|p\.m\.))\b"
     ),
     "duration": re.compile(
         rf"\b{_NUMBER}[\s\-]+(?:and[\s\-]+a[\s\-]+half[\s\-]+)?{_UNIT}\b|\b{_UNIT}[\s\-]+long\b",

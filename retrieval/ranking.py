@@ -29,6 +29,11 @@ W_LEXICAL_PARAGRAPH = 0.15
 # Bonuses break ties between topical candidates; they are too small to lift an off-topic one.
 W_SPEAKER = 0.12
 W_ANSWER_TYPE = 0.08
+W_DOCUMENT = 0.10
+# all-MiniLM-L6-v2 puts unrelated text at cosine 0.0-0.15 from a question; by 0.35 a passage
+# is about the same thing. Shared words are trusted linearly in between.
+LEXICAL_UNTRUSTED_BELOW = 0.15
+LEXICAL_TRUSTED_FROM = 0.35
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,17 +46,30 @@ class Evidence:
     lexical_paragraph: float = 0.0
     speaker: bool = False
     answer_type: bool = False
+    document_support: float = 0.0
 
     @property
     def score(self) -> float:
+        lexical = (
+            W_LEXICAL_SENTENCE * self.lexical_sentence
+            + W_LEXICAL_PARAGRAPH * self.lexical_paragraph
+        )
         return (
             W_DENSE_SENTENCE * self.dense_sentence
             + W_DENSE_PARAGRAPH * self.dense_paragraph
-            + W_LEXICAL_SENTENCE * self.lexical_sentence
-            + W_LEXICAL_PARAGRAPH * self.lexical_paragraph
+            + lexical * self.lexical_trust
             + W_SPEAKER * self.speaker
             + W_ANSWER_TYPE * self.answer_type
+            + W_DOCUMENT * self.document_support
         )
+
+    @property
+    def lexical_trust(self) -> float:
+        """How far shared words count: fully once the meaning is related, not at all when it
+        is unrelated. "call" in "a call to flush()" shares a word with "When was the call?"
+        but nothing else; shared words confirm a semantic match, they cannot replace one."""
+        span = LEXICAL_TRUSTED_FROM - LEXICAL_UNTRUSTED_BELOW
+        return min(1.0, max(0.0, (self.relevance - LEXICAL_UNTRUSTED_BELOW) / span))
 
     @property
     def relevance(self) -> float:

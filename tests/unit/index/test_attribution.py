@@ -21,6 +21,10 @@ from index.attribution import SpeakerContext, attribute_speakers, find_speakers
         ("China’s Foreign Ministry said the exchange was candid.", ["China’s Foreign Ministry"]),
         ("US President Joe Biden stressed the need for calm.", ["Joe Biden"]),
         ("The two leaders spoke on Tuesday.", []),
+        (
+            "It was a check-in, a US senior administration official told reporters.",
+            ["US senior administration official"],
+        ),
     ],
 )
 def test_find_speakers(sentence: str, speakers: list[str]) -> None:
