@@ -53,7 +53,7 @@ from retrieval.engine import Engine
 from retrieval.evaluation import evaluate, parse_cases
 
 FULL_SIZES = (1_000, 10_000, 100_000)
-QUICK_SIZES = (300,)
+QUICK_SIZES = (100,)
 STAND_IN_FROM = 100_000  # at and above this size distractors get stand-in vectors
 QUALITY_SIZE = 10_000
 CONCURRENT = 64
