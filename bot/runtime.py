@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -85,10 +86,19 @@ def open_engine(
     settings: Settings,
     *,
     announce: Callable[[str], None] = lambda message: print(message, file=sys.stderr),
+    preload_model: bool = False,
 ) -> Engine:
-    """An engine over the live index, building the bundled article's index if there is none."""
-    store = open_store(settings)
+    """An engine over the live index, building the bundled article's index if there is none.
+
+    With ``preload_model`` (commands that will encode), the model starts loading in a thread
+    right away, so importing torch overlaps with opening the store and reading the index.
+    """
     embedder = open_embedder(settings)
+    if preload_model:
+        threading.Thread(
+            target=_load_quietly, args=(embedder,), name="readout-model-load", daemon=True
+        ).start()
+    store = open_store(settings)
     if store.pointer() is None:
         announce(
             f"No index in {store.location} yet: building one from the bundled article "
@@ -101,3 +111,11 @@ def open_engine(
             # engine picks the index up on the first question after it is published.
             announce("Another process is building the index; answers start once it is done.")
     return Engine(store, embedder)
+
+
+def _load_quietly(embedder: SentenceTransformerEmbedder) -> None:
+    # A failure here is raised again, to the caller, by the first encode that retries the load.
+    try:
+        embedder.load()
+    except Exception:
+        log.debug("background model load failed", exc_info=True)
