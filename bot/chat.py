@@ -6,7 +6,9 @@ import logging
 
 import click
 
+from bot.question_log import QuestionLog, ask_logged, local_user
 from bot.render_text import render_answer, render_citations, render_paragraph
+from bot.service import Asker
 from index.errors import ReadoutError
 from retrieval.engine import Engine
 
@@ -19,8 +21,11 @@ HELP = """Ask a question about the documents, or:
   /quit          leave (Ctrl-D works too)"""
 
 
-def run_chat(engine: Engine, *, prompt: str = "? ") -> None:
-    """Read questions until EOF or /quit, printing a cited answer for each."""
+def run_chat(
+    engine: Engine, *, prompt: str = "? ", question_log: QuestionLog | None = None
+) -> None:
+    """Read questions until EOF or /quit, printing a cited answer for each (and recording the
+    questions in ``question_log``, if given)."""
     click.echo("readout chat — ask about the documents. /help for commands, /quit to leave.")
     while True:
         try:
@@ -33,11 +38,11 @@ def run_chat(engine: Engine, *, prompt: str = "? ") -> None:
             continue
         if line in {"/quit", "/exit", "/q"}:
             return
-        click.echo(respond(engine, line))
+        click.echo(respond(engine, line, question_log=question_log))
         click.echo()
 
 
-def respond(engine: Engine, line: str) -> str:
+def respond(engine: Engine, line: str, *, question_log: QuestionLog | None = None) -> str:
     """The text to show for one line typed in the chat."""
     try:
         if line == "/help":
@@ -55,7 +60,8 @@ def respond(engine: Engine, line: str) -> str:
             return render_paragraph(document.doc_id, document.title, paragraph)
         if line.startswith("/"):
             return f"Unknown command {line.split()[0]!r}.\n{HELP}"
-        return render_answer(engine.ask(line))
+        asker = Asker("chat", local_user(), "terminal")
+        return render_answer(ask_logged(engine, line, question_log, asker))
     except ReadoutError as exc:
         return f"Sorry: {exc}"
     except Exception:

@@ -1,4 +1,4 @@
-"""The ``readout`` command line: index, ask, quotes, show, eval, chat.
+"""The ``readout`` command line: index, ask, quotes, show, eval, chat, stats.
 
 A thin adapter like the chat adapters: parse arguments, call the engine, format the result.
 Known errors (``ReadoutError``) print one line and exit 1 (2 for bad input); anything else is
@@ -112,17 +112,32 @@ def index_command(paths: tuple[Path, ...], store: Path | None, chroma_url: str |
     )
 
 
+def no_log_option(command: _F) -> _F:
+    """``--no-log``: keep this session's questions out of the question log."""
+    return click.option(
+        "--no-log", is_flag=True, help="Do not record the questions in the question log."
+    )(command)
+
+
 @main.command("ask")
 @click.argument("question", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per question.")
+@no_log_option
 @store_options
 def ask_command(
-    question: str | None, as_json: bool, store: Path | None, chroma_url: str | None
+    question: str | None,
+    as_json: bool,
+    no_log: bool,
+    store: Path | None,
+    chroma_url: str | None,
 ) -> None:
     """Answer QUESTION with cited sentences from the documents.
 
     With --json and no QUESTION, reads one question per line from stdin.
     """
+    from bot.question_log import ask_logged, local_user, question_log
+    from bot.service import Asker
+
     if question is None and not as_json:
         raise click.UsageError('give a question, e.g. readout ask "What did Xi say about Taiwan?"')
     with friendly_errors():
@@ -132,23 +147,25 @@ def ask_command(
 
             validate_question(question)  # refuse bad input before loading anything
         engine = runtime.open_engine(settings)
-        if question is not None:
-            answer = engine.ask(question)
-            if as_json:
-                click.echo(json.dumps(answer.to_json(), ensure_ascii=False))
-            else:
-                click.echo(render_answer(answer))
-            return
-        for line in sys.stdin:
-            if not line.strip():
-                continue
-            try:
-                answer = engine.ask(line)
-            except QuestionError as exc:
-                click.echo(json.dumps({"question": line.strip()[:200], "error": str(exc)}))
-                continue
-            click.echo(json.dumps(answer.to_json(), ensure_ascii=False), nl=True)
-            sys.stdout.flush()
+        asker = Asker("cli", local_user(), "terminal")
+        with question_log(settings, enabled=not no_log) as questions:
+            if question is not None:
+                answer = ask_logged(engine, question, questions, asker)
+                if as_json:
+                    click.echo(json.dumps(answer.to_json(), ensure_ascii=False))
+                else:
+                    click.echo(render_answer(answer))
+                return
+            for line in sys.stdin:
+                if not line.strip():
+                    continue
+                try:
+                    answer = ask_logged(engine, line, questions, asker)
+                except QuestionError as exc:
+                    click.echo(json.dumps({"question": line.strip()[:200], "error": str(exc)}))
+                    continue
+                click.echo(json.dumps(answer.to_json(), ensure_ascii=False), nl=True)
+                sys.stdout.flush()
 
 
 @main.command("quotes")
@@ -218,14 +235,73 @@ def eval_command(file: Path, as_json: bool, store: Path | None, chroma_url: str 
 
 
 @main.command("chat")
+@no_log_option
 @store_options
-def chat_command(store: Path | None, chroma_url: str | None) -> None:
+def chat_command(no_log: bool, store: Path | None, chroma_url: str | None) -> None:
     """An interactive session: type questions, get cited answers."""
     from bot.chat import run_chat
+    from bot.question_log import question_log
 
     with friendly_errors():
-        engine = runtime.open_engine(load_settings(store, chroma_url))
-    run_chat(engine)
+        settings = load_settings(store, chroma_url)
+        engine = runtime.open_engine(settings)
+    with question_log(settings, enabled=not no_log) as questions:
+        run_chat(engine, question_log=questions)
+
+
+@main.command("stats")
+@click.option(
+    "--since",
+    metavar="AGE|DATE",
+    help="From how long ago: 7d, 24h, 30m, 2w, a UTC date (2026-01-31) or 'all' "
+    "[default: 7d; with --export: all].",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option(
+    "--export",
+    "export_to",
+    type=click.Path(path_type=Path, dir_okay=False, allow_dash=True),
+    metavar="FILE.csv",
+    help="Write the raw log, one row per question, as CSV ('-' for stdout) instead.",
+)
+@click.option(
+    "--db",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="The question log (READOUT_DB; default beside the store).",
+)
+@store_options
+def stats_command(
+    since: str | None,
+    as_json: bool,
+    export_to: Path | None,
+    db: Path | None,
+    store: Path | None,
+    chroma_url: str | None,
+) -> None:
+    """What was asked, what went unanswered, what helped: the question log in numbers."""
+    import time
+
+    from bot.stats import DEFAULT_SINCE, export_csv, parse_since, read_stats, render_stats
+
+    with friendly_errors():
+        path = db or load_settings(store, chroma_url).question_db
+        if export_to is not None:
+            start = parse_since(since, time.time()) if since else None
+            if str(export_to) == "-":
+                export_csv(path, sys.stdout, since=start)
+                return
+            try:
+                with export_to.open("w", encoding="utf-8", newline="") as out:
+                    rows = export_csv(path, out, since=start)
+            except OSError as exc:
+                raise click.FileError(str(export_to), hint=exc.strerror) from None
+            click.echo(f"Wrote {rows} questions to {export_to}.", err=True)
+            return
+        stats = read_stats(path, since=parse_since(since or DEFAULT_SINCE, time.time()))
+    if as_json:
+        click.echo(json.dumps(stats.to_json(), ensure_ascii=False))
+    else:
+        click.echo(render_stats(stats))
 
 
 @main.command("health")
@@ -316,10 +392,19 @@ def serve_discord_command(
         settings.require("discord_token")
         # discord.py loads only when serving Discord
         from bot.discord_app import parse_shards, run_discord
+        from bot.question_log import question_log
 
         shard_count = parse_shards(shards)
         engine = runtime.open_engine(settings)
-        run_discord(settings, engine, sync=sync, shards=shard_count, announce=click.echo)
+        with question_log(settings) as questions:
+            run_discord(
+                settings,
+                engine,
+                sync=sync,
+                shards=shard_count,
+                announce=click.echo,
+                question_log=questions,
+            )
 
 
 @serve_group.command("slack")
@@ -368,19 +453,22 @@ def serve_slack_command(
             settings.require("slack_bot_token", "slack_signing_secret")
         else:
             settings.require("slack_bot_token", "slack_app_token")
+        from bot.question_log import question_log
         from bot.slack_app import serve  # slack_bolt loads only when serving Slack
 
         engine = runtime.open_engine(settings)
-        asyncio.run(
-            serve(
-                settings,
-                engine,
-                http=http_mode,
-                host=host,
-                port=port,
-                announce=lambda message: click.echo(message, err=True),
+        with question_log(settings) as questions:
+            asyncio.run(
+                serve(
+                    settings,
+                    engine,
+                    http=http_mode,
+                    host=host,
+                    port=port,
+                    announce=lambda message: click.echo(message, err=True),
+                    question_log=questions,
+                )
             )
-        )
 
 
 if __name__ == "__main__":  # pragma: no cover

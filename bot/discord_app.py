@@ -37,6 +37,7 @@ from discord.gateway import DiscordWebSocket
 from discord.http import Route
 from discord.utils import MISSING
 
+from bot.question_log import QuestionLog
 from bot.render_discord import (
     corpus_label,
     pack_messages,
@@ -388,13 +389,17 @@ def run_discord(
     sync: bool = False,
     shards: Shards = None,
     announce: Callable[[str], None] = print,
+    question_log: QuestionLog | None = None,
 ) -> None:
-    """``readout serve discord``: serve until SIGINT/SIGTERM, then close cleanly."""
+    """``readout serve discord``: serve until SIGINT/SIGTERM, then close cleanly (questions and
+    votes go to ``question_log`` when one is given)."""
     service = AnswerService(
         engine,
         rate_limit=settings.rate_limit,
         rate_window=settings.rate_window,
         timeout=settings.answer_timeout,
+        feedback=question_log,
+        question_log=question_log,
     )
     try:
         asyncio.run(

@@ -8,7 +8,9 @@ It owns everything about *answering in a chat* that is not about a platform:
 * de-duplicating deliveries (Slack and Discord both redeliver what they think failed);
 * running the synchronous engine off the event loop, in its own worker pool and under a
   timeout, so a slow answer never blocks acknowledgements or the Discord heartbeat;
-* remembering recent answers for the "Show sources" and feedback buttons.
+* remembering recent answers for the "Show sources" and feedback buttons;
+* telling an optional :class:`QuestionSink` (the question log) about every question that
+  reached the engine, and how it went.
 
 Adapters turn a platform event into a call here and a :class:`Reply` into platform messages
 with pure render functions. Nothing here imports a platform SDK.
@@ -100,6 +102,16 @@ class FeedbackSink(Protocol):
     def record(self, answer_id: str, asker: Asker, vote: int) -> None: ...
 
 
+class QuestionSink(Protocol):
+    """Where questions that reached the engine are recorded (``bot.question_log``): the
+    reply says how it went (an answer or abstention, with its id; or unavailable, or failed).
+    Called on the event loop, so it must not block."""
+
+    def record_question(
+        self, asker: Asker, question: str, reply: Reply, latency: float
+    ) -> None: ...
+
+
 class LoggingFeedback:
     """Feedback that is only logged (ids and the vote; never user text)."""
 
@@ -188,6 +200,7 @@ class AnswerService:
         feedback: FeedbackSink | None = None,
         clock: Callable[[], float] = time.monotonic,
         batch_window: float = BATCH_WINDOW_SECONDS,
+        question_log: QuestionSink | None = None,
     ) -> None:
         self.engine = engine
         self._limiter = RateLimiter(rate_limit, rate_window, clock=clock)
@@ -195,6 +208,7 @@ class AnswerService:
         self._timeout = timeout
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="readout-answer")
         self._feedback = feedback or LoggingFeedback()
+        self._question_log = question_log
         self._recent: OrderedDict[str, Answer] = OrderedDict()
         self._batch_window = batch_window
         self._batchers: dict[asyncio.AbstractEventLoop, _QuestionBatcher] = {}
@@ -239,14 +253,17 @@ class AnswerService:
         try:
             answer = await self._guarded(self._batcher().ask(question))
         except _Refused as refused:
+            self._log_question(asker, question, refused.reply, time.perf_counter() - started)
             return refused.reply
         answer_id = self._remember(answer)
+        latency = time.perf_counter() - started
         log.info(
             "answered on %s in %.0f ms (abstained=%s, citations=%d, answer=%s)",
-            asker.platform, (time.perf_counter() - started) * 1000, answer.abstained,
-            len(answer.citations), answer_id,
+            asker.platform, latency * 1000, answer.abstained, len(answer.citations), answer_id,
         )  # fmt: skip
-        return Reply(ReplyKind.ANSWER, answer.text, answer, answer_id)
+        reply = Reply(ReplyKind.ANSWER, answer.text, answer, answer_id)
+        self._log_question(asker, question, reply, latency)
+        return reply
 
     async def quotes(self, asker: Asker, speaker: str) -> Reply:
         """Statements attributed to ``speaker`` (the first few, cited)."""
@@ -315,6 +332,16 @@ class AnswerService:
 
     # -- internals -------------------------------------------------------------------------
 
+    def _log_question(self, asker: Asker, question: str, reply: Reply, latency: float) -> None:
+        # Only questions that were searched (or failed while being searched): usage notices,
+        # over-long text and rate-limited repeats never reached the engine.
+        if self._question_log is None or reply.kind not in _LOGGED_KINDS:
+            return
+        try:
+            self._question_log.record_question(asker, question, reply, latency)
+        except Exception:  # a broken log must not break the chat
+            log.exception("recording the question failed")
+
     def _rate_limited(self, asker: Asker) -> Reply | None:
         wait = self._limiter.acquire(f"{asker.platform}:{asker.user_id}")
         if wait <= 0:
@@ -364,6 +391,9 @@ class AnswerService:
         while len(self._recent) > RECENT_ANSWERS:
             self._recent.popitem(last=False)
         return answer_id
+
+
+_LOGGED_KINDS = frozenset({ReplyKind.ANSWER, ReplyKind.UNAVAILABLE, ReplyKind.FAILED})
 
 
 class _QuestionBatcher:

@@ -23,7 +23,13 @@ READOUT_SLACK_API_URL      Slack Web API base URL                      Slack's o
 READOUT_DISCORD_API_URL    Discord REST base URL                       Discord's own
 READOUT_DISCORD_GATEWAY_URL  Discord gateway URL                       Discord's own
 READOUT_DISCORD_GUILD      guild id for instant command sync           (unset: global)
+READOUT_DB                 the question log (SQLite)                   beside the store (below)
+READOUT_LOG_DAYS           days the question log keeps a question      ``90``
+READOUT_LOG_SALT           secret salt for hashing user ids            (unset: made, kept in db)
 =========================  ==========================================  =========================
+
+The question log defaults to ``<READOUT_STORE>/questions.sqlite3``; in server mode, where there is
+no local store, to ``$XDG_STATE_HOME/readout/questions.sqlite3`` (``~/.local/state/...``).
 """
 
 from __future__ import annotations
@@ -48,6 +54,15 @@ DEFAULT_INDEX_LOCK_TTL_SECONDS = 60.0
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 DEFAULT_DISCORD_API_URL = "https://discord.com/api/v10"
 DEFAULT_DISCORD_GATEWAY_URL = "wss://gateway.discord.gg/"
+DEFAULT_DB_NAME = "questions.sqlite3"
+DEFAULT_LOG_DAYS = 90.0
+
+
+def default_state_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """Where readout keeps per-user state: ``$XDG_STATE_HOME/readout``."""
+    env = os.environ if environ is None else environ
+    state_home = env.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(state_home) / "readout"
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +89,20 @@ class Settings:
     discord_gateway_url: str = DEFAULT_DISCORD_GATEWAY_URL
     discord_token: str = field(default="", repr=False)
     discord_guild: str = ""
+    db: Path | None = None
+    state_dir: Path = field(default_factory=default_state_dir)
+    log_days: float = DEFAULT_LOG_DAYS
+    log_salt: str = field(default="", repr=False)
+
+    @property
+    def question_db(self) -> Path:
+        """The question log: ``READOUT_DB``, else beside the store (a local state folder in
+        server mode, which has no local store)."""
+        if self.db is not None:
+            return self.db
+        if self.chroma_url:
+            return self.state_dir / DEFAULT_DB_NAME
+        return self.store / DEFAULT_DB_NAME
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -122,6 +151,10 @@ class Settings:
             or DEFAULT_DISCORD_GATEWAY_URL,
             discord_token=env.get("DISCORD_TOKEN", "").strip(),
             discord_guild=env.get("READOUT_DISCORD_GUILD", "").strip(),
+            db=Path(env["READOUT_DB"].strip()) if env.get("READOUT_DB", "").strip() else None,
+            state_dir=default_state_dir(env),
+            log_days=number("READOUT_LOG_DAYS", DEFAULT_LOG_DAYS),
+            log_salt=env.get("READOUT_LOG_SALT", "").strip(),
         )
         if settings.log_level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
             problems.append(

@@ -40,9 +40,11 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
     AsyncRateLimitErrorRetryHandler,
+    AsyncServerErrorRetryHandler,
 )
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.question_log import QuestionLog
 from bot.render_slack import (
     FEEDBACK_DOWN,
     FEEDBACK_UP,
@@ -63,6 +65,7 @@ PLATFORM = "slack"
 EVENTS_PATH = "/slack/events"
 HEALTH_PATH = "/healthz"
 RATE_LIMIT_RETRIES = 3
+SERVER_ERROR_RETRIES = 2
 SHUTDOWN_GRACE_SECONDS = 10.0
 THANKS = "Thanks for the feedback!"
 Payload = dict[str, Any]
@@ -110,7 +113,7 @@ class ListenerTasks(AsyncLazyListenerRunner):
 
 
 def create_web_client(settings: Settings) -> AsyncWebClient:
-    """The Web API client: ``READOUT_SLACK_API_URL``, the bot token, retries on 429."""
+    """The Web API client: ``READOUT_SLACK_API_URL``, the bot token, retries on 429 and 5xx."""
     base_url = settings.slack_api_url
     if not base_url.endswith("/"):
         # slack_sdk joins base_url and the method with urljoin: ".../api" would lose "api"
@@ -122,6 +125,9 @@ def create_web_client(settings: Settings) -> AsyncWebClient:
             AsyncConnectionErrorRetryHandler(),
             # 429s carry Retry-After; the handler sleeps that long before trying again
             AsyncRateLimitErrorRetryHandler(max_retry_count=RATE_LIMIT_RETRIES),
+            # slack_sdk gives up on a 500/503 by default, and the answer would be lost; a
+            # bounded retry with backoff rides out Slack's brief hiccups
+            AsyncServerErrorRetryHandler(max_retry_count=SERVER_ERROR_RETRIES),
         ],
     )
 
@@ -238,13 +244,18 @@ async def serve(
     host: str,
     port: int,
     announce: Callable[[str], None],
+    question_log: QuestionLog | None = None,
 ) -> None:
-    """Run the Slack bot until SIGINT or SIGTERM: Socket Mode, or HTTP with ``http=True``."""
+    """Run the Slack bot until SIGINT or SIGTERM: Socket Mode, or HTTP with ``http=True``.
+
+    Questions and votes go to ``question_log`` when one is given."""
     service = AnswerService(
         engine,
         rate_limit=settings.rate_limit,
         rate_window=settings.rate_window,
         timeout=settings.answer_timeout,
+        feedback=question_log,
+        question_log=question_log,
     )
     try:
         app = create_app(settings, service)

@@ -1,0 +1,489 @@
+"""The question log: what people ask, how it went, and their 👍/👎, in one SQLite file.
+
+Operators need to know what is asked, what goes unanswered and whether answers help, so every
+question that reaches the engine, from any adapter, is recorded (``READOUT_DB``, see
+``bot.settings``):
+
+    questions  when (UTC epoch seconds), platform, a salted hash of the user id (never the
+               id itself), channel kind, the question as searched, the outcome (answered,
+               abstained, unavailable, failed), latency, index version, the answer's id
+    citations  the doc and paragraph each cited sentence came from
+    feedback   one vote (+1/-1) per user per answer id; voting again replaces it
+    meta       the salt, when ``READOUT_LOG_SALT`` does not provide one
+
+Writing never holds up an answer: :class:`QuestionLog` hashes the user id, puts the record on a
+queue and returns; one background thread writes whatever has queued in one transaction. If the
+database is locked for longer than ``busy_timeout`` or the disk is full, the thread logs a
+warning and drops those records; the people asking never notice.
+
+The database runs in WAL mode, so ``readout stats`` reads while a bot writes. Its schema is
+versioned with ``PRAGMA user_version``: ``MIGRATIONS[n]`` takes version ``n`` to ``n + 1``, and
+opening a database applies whatever is missing, each step in one transaction; a database
+written by a newer readout is refused rather than guessed at. Questions and votes older than
+``READOUT_LOG_DAYS`` are deleted when the log opens and hourly after that.
+"""
+
+from __future__ import annotations
+
+import getpass
+import hashlib
+import hmac
+import logging
+import queue
+import secrets
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import closing, contextmanager, suppress
+from dataclasses import dataclass
+from pathlib import Path
+
+from bot.service import Asker, Reply, ReplyKind
+from bot.settings import Settings
+from index.errors import ReadoutError, StoreUnavailable
+from retrieval.answer import Answer
+from retrieval.engine import Engine
+
+log = logging.getLogger(__name__)
+
+BUSY_TIMEOUT_SECONDS = 2.0
+MAX_PENDING = 10_000
+WRITE_BATCH = 500
+PRUNE_EVERY_SECONDS = 3600.0
+CLOSE_TIMEOUT_SECONDS = 10.0
+SECONDS_PER_DAY = 86_400.0
+
+ANSWERED = "answered"
+ABSTAINED = "abstained"
+UNAVAILABLE = "unavailable"
+FAILED = "failed"
+OUTCOMES = (ANSWERED, ABSTAINED, UNAVAILABLE, FAILED)
+
+# MIGRATIONS[n] takes the schema from version n to n + 1. Append; never edit a released step.
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (
+        """CREATE TABLE questions (
+            id            INTEGER PRIMARY KEY,
+            asked_at      REAL    NOT NULL,
+            platform      TEXT    NOT NULL,
+            user_hash     TEXT    NOT NULL,
+            channel_kind  TEXT    NOT NULL,
+            question      TEXT    NOT NULL,
+            outcome       TEXT    NOT NULL,
+            abstained     INTEGER,
+            latency_ms    REAL    NOT NULL,
+            index_version INTEGER,
+            answer_id     TEXT    UNIQUE
+        )""",
+        "CREATE INDEX questions_by_time ON questions (asked_at)",
+        """CREATE TABLE citations (
+            question_id INTEGER NOT NULL REFERENCES questions (id) ON DELETE CASCADE,
+            n           INTEGER NOT NULL,
+            doc         TEXT    NOT NULL,
+            paragraph   INTEGER NOT NULL,
+            PRIMARY KEY (question_id, n)
+        )""",
+        """CREATE TABLE feedback (
+            answer_id TEXT    NOT NULL,
+            user_hash TEXT    NOT NULL,
+            vote      INTEGER NOT NULL CHECK (vote IN (-1, 1)),
+            voted_at  REAL    NOT NULL,
+            PRIMARY KEY (answer_id, user_hash)
+        )""",
+        "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    ),
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+class QuestionLogError(ReadoutError):
+    """The question log cannot be opened or read (the message says why and what to do)."""
+
+
+@dataclass(frozen=True, slots=True)
+class LoggedQuestion:
+    """One row of ``questions`` (and its citations), as queued for the writer."""
+
+    asked_at: float
+    platform: str
+    user_hash: str
+    channel_kind: str
+    question: str
+    outcome: str
+    latency_ms: float
+    abstained: bool | None = None
+    index_version: int | None = None
+    answer_id: str | None = None
+    citations: tuple[tuple[int, str, int], ...] = ()  # (n, doc, paragraph)
+
+
+@dataclass(frozen=True, slots=True)
+class Vote:
+    answer_id: str
+    user_hash: str
+    vote: int
+    voted_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class _Flush:
+    done: threading.Event
+
+
+_STOP = object()
+
+
+def connect(path: Path, *, busy_timeout: float = BUSY_TIMEOUT_SECONDS) -> sqlite3.Connection:
+    """A connection to the log at ``path`` (created, in WAL mode, migrated to this schema).
+
+    Autocommit mode: callers open their own transactions."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise QuestionLogError(f"cannot create {path.parent} ({exc.strerror})") from None
+    connection = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None)
+    try:
+        connection.execute("PRAGMA journal_mode = WAL")
+        connection.execute("PRAGMA synchronous = NORMAL")  # WAL stays consistent; it's a log
+        connection.execute("PRAGMA foreign_keys = ON")
+        migrate(connection)
+    except sqlite3.DatabaseError as exc:
+        connection.close()
+        raise QuestionLogError(f"the question log {path} cannot be used ({exc})") from None
+    except BaseException:
+        connection.close()
+        raise
+    return connection
+
+
+def migrate(
+    connection: sqlite3.Connection, migrations: Sequence[Sequence[str]] = MIGRATIONS
+) -> int:
+    """Bring the schema up to ``len(migrations)``, one transaction per step; the version
+    reached. Safe when several processes open the same new database at once."""
+    target = len(migrations)
+    version = _user_version(connection)
+    if version > target:
+        raise QuestionLogError(
+            f"the question log was written by a newer readout (schema v{version}; this one "
+            f"knows up to v{target}). Upgrade readout, or point READOUT_DB at another file."
+        )
+    while version < target:
+        with transaction(connection):
+            version = _user_version(connection)  # another process may have migrated meanwhile
+            if version < target:
+                for statement in migrations[version]:
+                    connection.execute(statement)
+                version += 1
+                connection.execute(f"PRAGMA user_version = {version:d}")
+    return version
+
+
+@contextmanager
+def transaction(connection: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """``BEGIN IMMEDIATE`` (take the write lock now, waiting up to the busy timeout) …
+    ``COMMIT``, or ``ROLLBACK`` on any error."""
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        yield connection
+    except BaseException:
+        if connection.in_transaction:
+            connection.execute("ROLLBACK")
+        raise
+    connection.execute("COMMIT")
+
+
+def _user_version(connection: sqlite3.Connection) -> int:
+    return int(connection.execute("PRAGMA user_version").fetchone()[0])
+
+
+def local_user() -> str:
+    """Who is at the terminal (for ``readout ask`` and ``chat``); hashed like every id."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no login name, e.g. a container's arbitrary uid
+        return ""
+
+
+class QuestionLog:
+    """Records questions and votes in the SQLite file at ``path`` from a background thread.
+
+    Implements the service's ``QuestionSink`` and ``FeedbackSink``. Every ``record_*`` method
+    returns at once and never raises; :meth:`close` writes what is still queued.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        salt: str = "",
+        retention_days: float = 90.0,
+        busy_timeout: float = BUSY_TIMEOUT_SECONDS,
+        max_pending: int = MAX_PENDING,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.path = path
+        self._retention = retention_days * SECONDS_PER_DAY
+        self._busy_timeout = busy_timeout
+        self._clock = clock
+        with closing(connect(path, busy_timeout=busy_timeout)) as connection:
+            self._key = (salt or _stored_salt(connection)).encode()
+            try:
+                self._prune(connection)
+            except sqlite3.OperationalError as exc:  # locked by another writer: prune later
+                log.warning("question log: pruning %s failed (%s)", path, exc)
+        self._last_prune = clock()
+        self._queue: queue.Queue[object] = queue.Queue(maxsize=max_pending)
+        self._dropped = 0
+        self._closed = False
+        self._writer = threading.Thread(
+            target=self._write_forever, name="readout-question-log", daemon=True
+        )
+        self._writer.start()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> QuestionLog:
+        return cls(settings.question_db, salt=settings.log_salt, retention_days=settings.log_days)
+
+    def __enter__(self) -> QuestionLog:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- recording (any thread, never blocks) ----------------------------------------------
+
+    def user_hash(self, asker: Asker) -> str:
+        """The salted hash standing for ``asker``'s user id (per platform) in the log."""
+        message = f"{asker.platform}:{asker.user_id}".encode()
+        return hmac.new(self._key, message, hashlib.sha256).hexdigest()[:32]
+
+    def record_question(self, asker: Asker, question: str, reply: Reply, latency: float) -> None:
+        """A question the chat service searched, with the reply it got (``QuestionSink``)."""
+        if reply.kind is ReplyKind.ANSWER and reply.answer is not None:
+            self.record_answer(asker, reply.answer, latency, answer_id=reply.answer_id)
+        else:
+            outcome = UNAVAILABLE if reply.kind is ReplyKind.UNAVAILABLE else FAILED
+            self.record_unanswered(asker, question, outcome, latency)
+
+    def record_answer(
+        self, asker: Asker, answer: Answer, latency: float, *, answer_id: str = ""
+    ) -> None:
+        """An answer or abstention, with what it cited."""
+        self._put(
+            LoggedQuestion(
+                asked_at=self._clock() - latency,
+                platform=asker.platform,
+                user_hash=self.user_hash(asker),
+                channel_kind=asker.channel_kind,
+                question=answer.question,
+                outcome=ABSTAINED if answer.abstained else ANSWERED,
+                latency_ms=latency * 1000,
+                abstained=answer.abstained,
+                index_version=answer.index_version or None,
+                answer_id=answer_id or uuid.uuid4().hex[:16],
+                citations=tuple((c.n, c.doc, c.paragraph) for c in answer.citations),
+            )
+        )
+
+    def record_unanswered(self, asker: Asker, question: str, outcome: str, latency: float) -> None:
+        """A question that got no answer: the store was unavailable, or answering failed."""
+        self._put(
+            LoggedQuestion(
+                asked_at=self._clock() - latency,
+                platform=asker.platform,
+                user_hash=self.user_hash(asker),
+                channel_kind=asker.channel_kind,
+                question=question,
+                outcome=outcome,
+                latency_ms=latency * 1000,
+            )
+        )
+
+    def record(self, answer_id: str, asker: Asker, vote: int) -> None:
+        """👍 (+1) or 👎 (-1) on an answer (``FeedbackSink``); a later vote replaces it."""
+        self._put(Vote(answer_id, self.user_hash(asker), vote, self._clock()))
+
+    def _put(self, item: LoggedQuestion | Vote) -> None:
+        if self._closed:
+            log.warning("question log is closed: a record was not written")
+            return
+        try:
+            self._queue.put_nowait(item)
+        except queue.Full:  # the writer is stuck (a disk that hangs): drop, never wait
+            self._dropped += 1
+            if self._dropped == 1 or self._dropped % 1000 == 0:
+                log.warning("question log is behind: %d records dropped", self._dropped)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def flush(self, timeout: float = CLOSE_TIMEOUT_SECONDS) -> bool:
+        """Wait until everything recorded so far is written (or has failed); False on timeout.
+
+        Blocks: for entry points and tests, not for the event loop."""
+        done = threading.Event()
+        try:
+            self._queue.put(_Flush(done), timeout=timeout)
+        except queue.Full:
+            return False
+        return done.wait(timeout)
+
+    def close(self, timeout: float = CLOSE_TIMEOUT_SECONDS) -> None:
+        """Write what is queued (waiting at most ``timeout`` seconds), then stop the writer."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self._queue.put(_STOP, timeout=timeout)
+        except queue.Full:
+            log.warning("question log: could not stop the writer in %.0f s", timeout)
+            return
+        self._writer.join(timeout)
+        if self._writer.is_alive():
+            log.warning("question log: unwritten records after %.0f s at shutdown", timeout)
+
+    # -- the writer thread -----------------------------------------------------------------
+
+    def _write_forever(self) -> None:
+        connection: sqlite3.Connection | None = None
+        stopping = False
+        while not stopping:
+            batch = [self._queue.get()]
+            while len(batch) < WRITE_BATCH:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            records = [item for item in batch if isinstance(item, LoggedQuestion | Vote)]
+            if records:
+                connection = self._write(connection, records)
+            if connection is not None and self._clock() - self._last_prune > PRUNE_EVERY_SECONDS:
+                self._last_prune = self._clock()
+                try:
+                    self._prune(connection)
+                except sqlite3.Error as exc:
+                    log.warning("question log: pruning %s failed (%s)", self.path, exc)
+            for item in batch:
+                if isinstance(item, _Flush):
+                    item.done.set()
+                stopping = stopping or item is _STOP
+        if connection is not None:
+            connection.close()
+
+    def _write(
+        self, connection: sqlite3.Connection | None, records: list[LoggedQuestion | Vote]
+    ) -> sqlite3.Connection | None:
+        """Write ``records`` in one transaction; on failure warn, drop them, and keep going."""
+        try:
+            if connection is None:
+                connection = connect(self.path, busy_timeout=self._busy_timeout)
+            with transaction(connection):
+                for record in records:
+                    _insert(connection, record)
+        except (sqlite3.Error, QuestionLogError) as exc:
+            # "database is locked" past the busy timeout, "database or disk is full", a
+            # vanished file: the answers went out regardless; say so and move on.
+            log.warning(
+                "question log: %d records not written to %s (%s)", len(records), self.path, exc
+            )
+            if connection is not None:
+                with suppress(sqlite3.Error):
+                    connection.close()  # after an I/O error, start the next batch afresh
+            return None
+        return connection
+
+    def _prune(self, connection: sqlite3.Connection) -> None:
+        """Delete questions and votes older than the retention period."""
+        cutoff = self._clock() - self._retention
+        with transaction(connection):
+            questions = connection.execute("DELETE FROM questions WHERE asked_at < ?", (cutoff,))
+            votes = connection.execute("DELETE FROM feedback WHERE voted_at < ?", (cutoff,))
+        if questions.rowcount or votes.rowcount:
+            log.info(
+                "question log: deleted %d questions and %d votes past retention",
+                questions.rowcount, votes.rowcount,
+            )  # fmt: skip
+
+
+def _insert(connection: sqlite3.Connection, record: LoggedQuestion | Vote) -> None:
+    if isinstance(record, Vote):
+        connection.execute(
+            "INSERT INTO feedback (answer_id, user_hash, vote, voted_at) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (answer_id, user_hash) DO UPDATE "
+            "SET vote = excluded.vote, voted_at = excluded.voted_at",
+            (record.answer_id, record.user_hash, record.vote, record.voted_at),
+        )
+        return
+    cursor = connection.execute(
+        "INSERT INTO questions (asked_at, platform, user_hash, channel_kind, question, outcome, "
+        "abstained, latency_ms, index_version, answer_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            record.asked_at,
+            record.platform,
+            record.user_hash,
+            record.channel_kind,
+            record.question,
+            record.outcome,
+            None if record.abstained is None else int(record.abstained),
+            record.latency_ms,
+            record.index_version,
+            record.answer_id,
+        ),
+    )
+    connection.executemany(
+        "INSERT INTO citations (question_id, n, doc, paragraph) VALUES (?, ?, ?, ?)",
+        [(cursor.lastrowid, n, doc, paragraph) for n, doc, paragraph in record.citations],
+    )
+
+
+def _stored_salt(connection: sqlite3.Connection) -> str:
+    """The salt kept in the database, made on first use (the first of racing processes wins)."""
+    select = "SELECT value FROM meta WHERE key = 'salt'"
+    found = connection.execute(select).fetchone()
+    if found is None:  # reading needs no write lock; only the very first open writes
+        connection.execute(
+            "INSERT OR IGNORE INTO meta (key, value) VALUES ('salt', ?)", (secrets.token_hex(32),)
+        )
+        found = connection.execute(select).fetchone()
+    return str(found[0])
+
+
+@contextmanager
+def question_log(settings: Settings, *, enabled: bool = True) -> Iterator[QuestionLog | None]:
+    """The question log for an entry point, closed (and flushed) on the way out.
+
+    Yields None when disabled, or when the database cannot be opened: a warning says so and
+    readout answers anyway, unlogged."""
+    if not enabled:
+        yield None
+        return
+    try:
+        opened: QuestionLog | None = QuestionLog.from_settings(settings)
+    except (QuestionLogError, sqlite3.Error) as exc:
+        log.warning("questions will not be logged: %s", exc)
+        opened = None
+    try:
+        yield opened
+    finally:
+        if opened is not None:
+            opened.close()
+
+
+def ask_logged(
+    engine: Engine, question: str, questions: QuestionLog | None, asker: Asker
+) -> Answer:
+    """``engine.ask(question)``, recorded with its latency in ``questions`` when there is one
+    (an unreachable store as "unavailable"; bad input is refused unlogged)."""
+    started = time.perf_counter()
+    try:
+        answer = engine.ask(question)
+    except StoreUnavailable:
+        if questions is not None:
+            searched = " ".join(question.split())
+            questions.record_unanswered(asker, searched, UNAVAILABLE, time.perf_counter() - started)
+        raise
+    if questions is not None:
+        questions.record_answer(asker, answer, time.perf_counter() - started)
+    return answer
