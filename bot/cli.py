@@ -146,7 +146,7 @@ def ask_command(
             from retrieval.engine import validate_question
 
             validate_question(question)  # refuse bad input before loading anything
-        engine = runtime.open_engine(settings)
+        engine = runtime.open_engine(settings, preload_model=True)
         asker = Asker("cli", local_user(), "terminal")
         with question_log(settings, enabled=not no_log) as questions:
             if question is not None:
@@ -212,7 +212,7 @@ def eval_command(file: Path, as_json: bool, store: Path | None, chroma_url: str 
         except OSError as exc:
             raise CorpusError(f"cannot read {file} ({exc.strerror})") from exc
         cases = parse_cases(lines)
-        engine = runtime.open_engine(load_settings(store, chroma_url))
+        engine = runtime.open_engine(load_settings(store, chroma_url), preload_model=True)
         report = evaluate(cases, engine.ask)
     if as_json:
         click.echo(json.dumps(report.to_json(), ensure_ascii=False))
@@ -244,7 +244,7 @@ def chat_command(no_log: bool, store: Path | None, chroma_url: str | None) -> No
 
     with friendly_errors():
         settings = load_settings(store, chroma_url)
-        engine = runtime.open_engine(settings)
+        engine = runtime.open_engine(settings, preload_model=True)
     with question_log(settings, enabled=not no_log) as questions:
         run_chat(engine, question_log=questions)
 

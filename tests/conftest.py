@@ -30,14 +30,16 @@ _OUR_PREFIXES = ("READOUT_", "SLACK_", "DISCORD_")
 
 
 @pytest.fixture(autouse=True)
-def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every test starts without readout/Slack/Discord settings and offline from model hubs."""
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Every test starts without readout/Slack/Discord settings, offline from model hubs, and
+    with its own state directory (the question log never lands in the real home)."""
     for name in list(os.environ):
         if name.startswith(_OUR_PREFIXES):
             monkeypatch.delenv(name)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
     monkeypatch.setenv("READOUT_MODEL_DIR", str(MODEL_DIR))
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
 
 
 class FakeEmbedder:
