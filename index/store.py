@@ -124,6 +124,7 @@ class ChromaStore:
     ) -> None:
         """Wrap ``client``; with ``connect``, ``client`` may be None and is (re)made on demand."""
         self._current_client = client
+        self._query_handles: dict[tuple[int, str], tuple[Any, int]] = {}
         self._connect = connect
         self._connect_lock = threading.Lock()
         self.location = location
@@ -288,19 +289,34 @@ class ChromaStore:
     @_guard
     def query(self, version: int, kind: str, vectors: Any, k: int) -> list[list[VectorHit]]:
         """Nearest ``kind`` ("sentences" or "paragraphs") records for each query vector."""
-        collection = self._client.get_collection(self._name(version, kind))
-        count = collection.count()
+        collection, count = self._query_handle(version, kind)
         if count == 0:
             return [[] for _ in range(len(vectors))]
-        result = collection.query(
-            query_embeddings=vectors, n_results=min(k, count), include=["distances"]
-        )
+        try:
+            result = collection.query(
+                query_embeddings=vectors, n_results=min(k, count), include=["distances"]
+            )
+        except Exception:
+            self._query_handles.clear()  # dropped or reconnected: look it up afresh next time
+            raise
         distances = result["distances"] or []
         return [
             # cosine space: distance = 1 - cosine similarity
             [VectorHit(i, 1.0 - float(d)) for i, d in zip(ids, dists, strict=True)]
             for ids, dists in zip(result["ids"], distances, strict=True)
         ]
+
+    def _query_handle(self, version: int, kind: str) -> tuple[Any, int]:
+        # A published version never changes, so its collection handle and size are looked up
+        # once per client instead of on every question (two round-trips saved per query).
+        client = self._client
+        key = (id(client), self._name(version, kind))
+        handle = self._query_handles.get(key)
+        if handle is None:
+            collection = client.get_collection(key[1])
+            handle = (collection, int(collection.count()))
+            self._query_handles[key] = handle
+        return handle
 
     @_guard
     def embeddings(self, version: int, kind: str) -> Iterator[tuple[str, Any, Any]]:
@@ -427,6 +443,7 @@ class ChromaStore:
 
     @_guard
     def drop_version(self, version: int) -> None:
+        self._query_handles.clear()
         for kind in ("sentences", "paragraphs", "documents"):
             name = self._name(version, kind)
             try:
@@ -706,12 +723,13 @@ def _connect_http(url: str, location: str, headers: dict[str, str], timeout: flo
     client = _call_with_deadline(make, max(0.0, deadline - time.monotonic()), location)
     # 3. From now on every request has the deadline. chromadb 1.5 offers no setting for it
     # (chroma-core/chroma#5805); tests/integration/server checks this attribute still exists.
-    session = getattr(getattr(client, "_server", None), "_session", None)
-    if not isinstance(session, httpx.Client):
+    sessions = _http_sessions(client)
+    if not sessions:
         _close_quietly(client)
         log.error("chromadb's HTTP client changed shape; cannot give its requests a timeout")
         raise _unavailable(location, "cannot be used with this chromadb version safely")
-    session.timeout = httpx.Timeout(timeout)
+    for session in sessions:
+        session.timeout = httpx.Timeout(timeout)
     log.info("connected to the Chroma server at %s", location)
     return client
 
@@ -756,10 +774,27 @@ def _call_with_deadline(make: Callable[[], Any], timeout: float, location: str) 
     raise _unavailable(location)
 
 
+def _http_sessions(client: Any) -> list[Any]:
+    """The httpx sessions inside a chromadb HttpClient: its own and its admin client's (each
+    has one, neither with a timeout, and chromadb's ``close`` closes neither)."""
+    import httpx
+
+    found = []
+    for owner in (client, getattr(client, "_admin_client", None)):
+        session = getattr(getattr(owner, "_server", None), "_session", None)
+        if isinstance(session, httpx.Client) and session not in found:
+            found.append(session)
+    return found
+
+
 def _close_quietly(client: Any) -> None:
-    close = getattr(client, "close", None)
-    if callable(close):
-        try:
-            close()
-        except Exception:  # closing a client that already failed may fail too; nothing to do
-            log.debug("closing a chroma client failed", exc_info=True)
+    """Close a chroma client and, for an HTTP one, its connection pool (chromadb's own
+    ``close`` leaves the httpx session open, so its sockets would linger until collected)."""
+    closers = [getattr(client, "close", None)]
+    closers += [getattr(session, "close", None) for session in _http_sessions(client)]
+    for close in closers:
+        if callable(close):
+            try:
+                close()
+            except Exception:  # closing what already failed may fail too; nothing to do
+                log.debug("closing a chroma client failed", exc_info=True)
