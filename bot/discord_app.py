@@ -393,14 +393,7 @@ def run_discord(
 ) -> None:
     """``readout serve discord``: serve until SIGINT/SIGTERM, then close cleanly (questions and
     votes go to ``question_log`` when one is given)."""
-    service = AnswerService(
-        engine,
-        rate_limit=settings.rate_limit,
-        rate_window=settings.rate_window,
-        timeout=settings.answer_timeout,
-        feedback=question_log,
-        question_log=question_log,
-    )
+    service = AnswerService.from_settings(settings, engine, question_log=question_log)
     try:
         asyncio.run(
             _serve_until_stopped(settings, service, sync=sync, shards=shards, announce=announce)

@@ -28,11 +28,14 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Protocol, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from index.errors import QuestionError, ReadoutError, StoreUnavailable
 from retrieval.answer import Answer, Citation
 from retrieval.engine import Engine
+
+if TYPE_CHECKING:
+    from bot.settings import Settings
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -186,6 +189,10 @@ class DeliveryDeduper:
         return True
 
 
+class QuestionLogSink(QuestionSink, FeedbackSink, Protocol):
+    """A log that records both questions and votes (``bot.question_log.QuestionLog``)."""
+
+
 class AnswerService:
     """Answers questions for chat adapters: cleaned, rate-limited, de-duplicated, off-loop."""
 
@@ -212,6 +219,21 @@ class AnswerService:
         self._recent: OrderedDict[str, Answer] = OrderedDict()
         self._batch_window = batch_window
         self._batchers: dict[asyncio.AbstractEventLoop, _QuestionBatcher] = {}
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, engine: Engine, *, question_log: QuestionLogSink | None = None
+    ) -> AnswerService:
+        """The service a chat adapter runs: limits from settings, questions and votes logged
+        to ``question_log`` when one is given."""
+        return cls(
+            engine,
+            rate_limit=settings.rate_limit,
+            rate_window=settings.rate_window,
+            timeout=settings.answer_timeout,
+            feedback=question_log,
+            question_log=question_log,
+        )
 
     async def start(self) -> None:
         """Load the model and the index before the first question (off the event loop).

@@ -249,14 +249,7 @@ async def serve(
     """Run the Slack bot until SIGINT or SIGTERM: Socket Mode, or HTTP with ``http=True``.
 
     Questions and votes go to ``question_log`` when one is given."""
-    service = AnswerService(
-        engine,
-        rate_limit=settings.rate_limit,
-        rate_window=settings.rate_window,
-        timeout=settings.answer_timeout,
-        feedback=question_log,
-        question_log=question_log,
-    )
+    service = AnswerService.from_settings(settings, engine, question_log=question_log)
     try:
         app = create_app(settings, service)
         # Check the tokens before the slow part (loading the model), so a typo fails in a second
