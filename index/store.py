@@ -172,8 +172,13 @@ class ChromaStore:
         import httpx  # noqa: F401
 
         parts = urlsplit(url)
+        try:
+            parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+        except ValueError:
+            parts = parts._replace(netloc="")
         if parts.scheme not in {"http", "https"} or not parts.hostname:
-            raise ConfigError(f"READOUT_CHROMA_URL must look like http://host:port (got {url!r})")
+            # Not echoed: a URL may carry a password.
+            raise ConfigError("READOUT_CHROMA_URL must look like http://host:port")
         if parts.path.strip("/") or parts.query:
             raise ConfigError(
                 "READOUT_CHROMA_URL must be the Chroma server's root URL, without a path "
