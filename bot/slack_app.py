@@ -229,11 +229,42 @@ def listener_tasks(app: AsyncApp) -> ListenerTasks:
     return runner
 
 
-def create_web_app(app: AsyncApp) -> web.Application:
-    """The HTTP-mode aiohttp application: bolt at ``/slack/events`` and ``GET /healthz``."""
+HealthProbe = Callable[[], Awaitable[tuple[bool, dict[str, Any]]]]
+
+
+def create_web_app(app: AsyncApp, health: HealthProbe | None = None) -> web.Application:
+    """The HTTP-mode aiohttp application: bolt at ``/slack/events`` and ``GET /healthz``.
+
+    ``health`` is the readiness check (``readout health``'s); without one, ``/healthz`` only
+    says the process is up.
+    """
+
+    async def healthz(request: web.Request) -> web.Response:
+        if health is None:
+            return web.json_response({"ok": True})
+        ok, report = await health()
+        return web.json_response(report, status=200 if ok else 503)
+
     web_app = app.web_app(path=EVENTS_PATH)
-    web_app.router.add_get(HEALTH_PATH, _healthz)
+    web_app.router.add_get(HEALTH_PATH, healthz)
     return web_app
+
+
+def health_probe(settings: Settings, engine: Engine) -> HealthProbe:
+    """``readout health``'s check for ``/healthz``, reusing the bot's loaded model and store."""
+    from bot.health import check_health
+    from index.store import ChromaStore
+
+    store = engine.store if isinstance(engine.store, ChromaStore) else None
+
+    async def probe() -> tuple[bool, dict[str, Any]]:
+        # The check may wait on a silent Chroma server: keep it off the event loop.
+        report = await asyncio.to_thread(
+            check_health, settings, store=store, embedder=engine.embedder
+        )
+        return report.ok, report.to_json()
+
+    return probe
 
 
 async def serve(
@@ -263,7 +294,9 @@ async def serve(
         await service.start()
         with _stop_on_signals() as stopped:
             if http:
-                await _serve_http(app, host, port, stopped, announce, bot_name)
+                await _serve_http(
+                    app, host, port, stopped, announce, bot_name, health_probe(settings, engine)
+                )
             else:
                 await _serve_socket_mode(app, settings, stopped, announce, bot_name)
             await listener_tasks(app).aclose(SHUTDOWN_GRACE_SECONDS)
@@ -437,10 +470,6 @@ def _load(engine: Engine) -> None:
     engine.snapshot()
 
 
-async def _healthz(request: web.Request) -> web.Response:
-    return web.json_response({"ok": True})
-
-
 async def _check_bot_token(client: AsyncWebClient) -> str:
     """Fail fast, with a message fit to show, when Slack rejects the bot token."""
     try:
@@ -473,8 +502,9 @@ async def _serve_http(
     stopped: asyncio.Event,
     announce: Callable[[str], None],
     bot_name: str,
+    health: HealthProbe,
 ) -> None:
-    runner = web.AppRunner(create_web_app(app), access_log=None)
+    runner = web.AppRunner(create_web_app(app, health), access_log=None)
     await runner.setup()
     try:
         site = web.TCPSite(runner, host, port)

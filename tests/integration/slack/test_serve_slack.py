@@ -119,6 +119,9 @@ async def test_serve_slack_http_answers_a_signed_ask_and_stops_on_sigterm(
         async with aiohttp.ClientSession() as session:
             async with session.get(url.replace("/slack/events", "/healthz")) as health:
                 assert health.status == 200
+                report = await health.json()  # the same check as `readout health`
+                assert report["ok"] is True
+                assert report["index"]["ok"] is True and report["model"]["ok"] is True
             slack = SlackHttp(url, session, fake_slack)
             delivery = await slack.command("/ask", QUESTION, key="cli")
             assert delivery.status == 200 and delivery.seconds < 3.0
