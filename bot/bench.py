@@ -60,6 +60,11 @@ CONCURRENT = 64
 DEMO_QUESTION = "What did Xi say about Taiwan?"
 DISTRACTORS_PER_FILE = 1_000
 _MIN_PARAGRAPH_CHARS = 60
+# Peak RSS in KiB, read inside a probe process. Not getrusage's ru_maxrss: Linux carries it
+# over fork and exec, so a child of this (large) process would report the parent's peak.
+_PEAK_RSS_KIB = (
+    "next(int(line.split()[1]) for line in open('/proc/self/status') if line.startswith('VmHWM:'))"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -271,11 +276,11 @@ def _build_rows(
 def _cold_start_rows(settings: Settings, store: Path, repeats: int) -> list[Row]:
     env = dict(os.environ, READOUT_STORE=str(store), READOUT_MODEL_DIR=str(settings.model_dir))
     probe = (
-        "import resource, runpy, sys\n"
+        "import runpy, sys\n"
         "sys.argv = ['readout', 'ask', sys.argv[1]]\n"
         "try:\n    runpy.run_module('bot', run_name='__main__')\n"
         "finally:\n"
-        "    print('maxrss', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n"
+        f"    print('maxrss', {_PEAK_RSS_KIB}, file=sys.stderr)\n"
     )
     floor = (
         "import sys\nfrom sentence_transformers import SentenceTransformer\n"
@@ -306,7 +311,7 @@ def _cold_start_rows(settings: Settings, store: Path, repeats: int) -> list[Row]
 
 def _serving_memory_row(settings: Settings, store: Path, size: int) -> Row:
     probe = (
-        "import asyncio, resource, sys\n"
+        "import asyncio, sys\n"
         "from bot.service import AnswerService, Asker\n"
         "from bot.settings import Settings\n"
         "from bot.runtime import open_engine\n"
@@ -317,7 +322,7 @@ def _serving_memory_row(settings: Settings, store: Path, size: int) -> Row:
         "        for i, q in enumerate(sys.argv[1:] * 8)))\n"
         "    service.close()\n"
         "asyncio.run(main())\n"
-        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+        f"print({_PEAK_RSS_KIB})\n"
     )
     env = dict(os.environ, READOUT_STORE=str(store), READOUT_MODEL_DIR=str(settings.model_dir))
     done = subprocess.run(
