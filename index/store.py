@@ -485,26 +485,27 @@ class ChromaStore:
     @_guard
     def read_marker(self, name: str) -> tuple[str, dict[str, Any]] | None:
         """(id, metadata) of marker ``name``, or None if there is none."""
+        collection = self._marker_collection(name)
+        if collection is None:
+            return None
+        return str(collection.id), dict(collection.metadata or {})
+
+    def _marker_collection(self, name: str) -> Any:
+        """Marker ``name``'s collection, or None if there is none."""
         try:
-            collection = self._client.get_collection(self._marker_name(name))
+            return self._client.get_collection(self._marker_name(name))
         except Exception as exc:
             if _is_not_found(exc):
                 return None
             raise
-        return str(collection.id), dict(collection.metadata or {})
 
     @_guard
     def update_marker(
         self, name: str, marker_id: str, metadata: Mapping[str, str | int | float]
     ) -> bool:
         """Replace the metadata of marker ``name`` if it is still ``marker_id``; else False."""
-        try:
-            collection = self._client.get_collection(self._marker_name(name))
-        except Exception as exc:
-            if _is_not_found(exc):
-                return False
-            raise
-        if str(collection.id) != marker_id:
+        collection = self._marker_collection(name)
+        if collection is None or str(collection.id) != marker_id:
             return False
         # Addressed by id: if the marker was replaced since the line above, this touches the
         # replaced one (already renamed away), never the new holder's.
@@ -518,13 +519,8 @@ class ChromaStore:
         Deleting goes by name, which could hit a newer marker made in the meantime, so the
         marker is first renamed by id to a name nobody else knows, then deleted.
         """
-        try:
-            collection = self._client.get_collection(self._marker_name(name))
-        except Exception as exc:
-            if _is_not_found(exc):
-                return False
-            raise
-        if str(collection.id) != marker_id:
+        collection = self._marker_collection(name)
+        if collection is None or str(collection.id) != marker_id:
             return False
         retired = self._marker_name(f"{name}-retired-{uuid.uuid4().hex[:12]}")
         try:
