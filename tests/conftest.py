@@ -6,6 +6,8 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import subprocess
+import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -99,3 +101,18 @@ def readout_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dic
     env = dict(os.environ)
     env["READOUT_STORE"] = str(tmp_path / "store")
     yield env
+
+
+def run_readout(
+    env: dict[str, str], *args: str, stdin: str | None = None, timeout: float = 180
+) -> subprocess.CompletedProcess[str]:
+    """Run the CLI as a user does: its own process, the real model and store."""
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )

@@ -22,6 +22,7 @@ from index.corpus import BUNDLED_CORPUS_DIR
 from index.embedder import SentenceTransformerEmbedder
 from index.lock import NoLock
 from index.store import ChromaStore
+from tests.conftest import run_readout
 
 CHROMA = Path(sys.executable).with_name("chroma")
 START_TIMEOUT = 60.0
@@ -189,12 +190,4 @@ def readout(
     env: dict[str, str], *args: str, stdin: str | None = None, timeout: float = CLI_TIMEOUT
 ) -> subprocess.CompletedProcess[str]:
     """Run the CLI as a user does: its own process, the real model and store."""
-    return subprocess.run(
-        [sys.executable, "-m", "bot", *args],
-        env=env,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+    return run_readout(env, *args, stdin=stdin, timeout=timeout)
