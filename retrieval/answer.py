@@ -84,11 +84,6 @@ class Answer:
     def not_covered(cls, question: str, index_version: int = 0) -> Answer:
         return cls(question, NOT_COVERED, abstained=True, index_version=index_version)
 
-    @property
-    def sentences(self) -> tuple[str, ...]:
-        """The quoted sentences, in answer order, without markers."""
-        return tuple(c.quote for c in self.citations)
-
     def to_json(self) -> dict[str, Any]:
         return {
             "question": self.question,

@@ -153,11 +153,6 @@ def acronym_pattern(acronym: str) -> re.Pattern[str]:
     return re.compile(rf"\b{words}\b")
 
 
-def stemmed(words: Collection[str]) -> frozenset[str]:
-    """Stems of a collection of words, for matching against the lexical index."""
-    return frozenset(stem(w) for w in words)
-
-
 # -- answer types ---------------------------------------------------------------------------
 # "When ...?" is answered by a sentence holding a time, "How long ...?" by a duration: classic
 # factoid-QA answer typing. It only adds evidence to sentences that already match the topic.
