@@ -43,6 +43,10 @@ log = logging.getLogger(__name__)
 
 MAX_QUESTION_CHARS = 1000
 DENSE_SENTENCES = 40
+# A question asking for a time, duration or number also takes the on-topic sentences holding one
+# from this far down the meaning ranking: "When was the call?" resembles "call" in the
+# programming sense more than the sentence that says the leaders spoke on Tuesday.
+TYPED_DENSE_SENTENCES = 200
 DENSE_PARAGRAPHS = 10
 LEXICAL_SENTENCES = 40
 LEXICAL_PARAGRAPHS = 10
@@ -225,7 +229,13 @@ class Engine:
                 vectors = self._embedder.encode(
                     [" ".join((question, *terms.expansions)) for _, question, terms in to_search]
                 )
-                sentence_hits = self._store.query(version, "sentences", vectors, DENSE_SENTENCES)
+                typed = any(expected_answer_type(question) for _, question, _ in to_search)
+                sentence_hits = self._store.query(
+                    version,
+                    "sentences",
+                    vectors,
+                    TYPED_DENSE_SENTENCES if typed else DENSE_SENTENCES,
+                )
                 paragraph_hits = self._store.query(version, "paragraphs", vectors, DENSE_PARAGRAPHS)
                 for (position, question, terms), sentences, paragraphs in zip(
                     to_search, sentence_hits, paragraph_hits, strict=True
@@ -346,11 +356,19 @@ def _rank(
     sentence_hits: Sequence[VectorHit],
     paragraph_hits: Sequence[VectorHit],
 ) -> list[Ranked]:
-    dense_sentence = {
-        snapshot.sentence_row[h.record_id]: h.similarity
-        for h in sentence_hits
-        if h.record_id in snapshot.sentence_row
-    }
+    answer_type = expected_answer_type(question)
+    dense_sentence: dict[int, float] = {}
+    for position, hit in enumerate(sentence_hits):
+        row = snapshot.sentence_row.get(hit.record_id)
+        if row is not None and (
+            position < DENSE_SENTENCES
+            or (
+                answer_type
+                and hit.similarity >= WEAK_SIMILARITY  # on topic, not just any date
+                and has_answer_type(answer_type, snapshot.sentences[row].text)
+            )
+        ):
+            dense_sentence[row] = hit.similarity
     dense_paragraph = {
         snapshot.paragraph_row[h.record_id]: h.similarity
         for h in paragraph_hits
@@ -366,7 +384,7 @@ def _rank(
         for hit in snapshot.paragraph_lexical.search(lexical_query, LEXICAL_PARAGRAPHS)
     }
     # Rows not returned by a search score no better than the weakest row that was.
-    sentence_floor = min(dense_sentence.values(), default=0.0)
+    sentence_floor = min((hit.similarity for hit in sentence_hits[:DENSE_SENTENCES]), default=0.0)
     paragraph_floor = min(dense_paragraph.values(), default=0.0)
     candidates = set(dense_sentence) | set(lexical_sentence)
     for paragraph in (*dense_paragraph, *lexical_paragraph):
@@ -374,7 +392,6 @@ def _rank(
 
     support = _document_support(snapshot, dense_paragraph)
     wanted_speakers = set(terms.speaker_tokens)
-    answer_type = expected_answer_type(question)
     evidence: dict[int, Evidence] = {}
     for row in candidates:
         paragraph = snapshot.paragraph_row_of[row]
@@ -387,6 +404,7 @@ def _rank(
             document_support=support.get(snapshot.sentences[row].doc_id, 0.0),
             answer_type=bool(answer_type)
             and has_answer_type(answer_type or "", snapshot.sentences[row].text),
+            wants_answer_type=bool(answer_type),
         )
     return rank(evidence)
 

@@ -19,10 +19,16 @@ from typing import Any
 import bm25s
 import numpy as np
 import Stemmer
-from bm25s.stopwords import STOPWORDS_EN
+from bm25s.stopwords import STOPWORDS_EN, STOPWORDS_EN_PLUS
 from bm25s.tokenization import Tokenizer
 
 WORD = re.compile(r"(?u)\b\w\w+\b")
+# "U.S." and "US" are one word; "US" and "us" are not. An acronym spelled like a function word
+# ("US", "IT", "WHO") gets its own token, or "according to US officials" would match every
+# "tells us to" in a software manual.
+_DOTTED_ACRONYM = re.compile(r"\b(?:[A-Z]\.){2,}")
+_CAPITALS = re.compile(r"\b[A-Z]{2,5}\b")
+_FUNCTION_WORDS = frozenset(STOPWORDS_EN_PLUS) | {"us"}
 
 # bm25s sets its logger to DEBUG on import, which bypasses the application's level; hand the
 # decision back to whatever logging the entry point configured.
@@ -54,6 +60,17 @@ def _idf(document_frequency: int, documents: int) -> float:
     return math.log(1 + (documents - document_frequency + 0.5) / (document_frequency + 0.5))
 
 
+def lexical_form(text: str) -> str:
+    """``text`` with acronyms made distinct from the function words they spell ("US" vs "us")."""
+    text = _DOTTED_ACRONYM.sub(lambda m: m.group(0).replace(".", ""), text)
+    return _CAPITALS.sub(_acronym_token, text)
+
+
+def _acronym_token(match: re.Match[str]) -> str:
+    word = match.group(0).lower()
+    return f"{word}_acronym" if word in _FUNCTION_WORDS else match.group(0)
+
+
 def stem(word: str) -> str:
     """The Snowball stem of one lower-cased word, as the BM25 index stores it."""
     return str(_stemmer().stemWord(word.lower()))
@@ -64,7 +81,9 @@ class LexicalIndex:
 
     def __init__(self, texts: Sequence[str]) -> None:
         self._tokenizer = Tokenizer(stemmer=_stemmer(), stopwords=list(STOPWORDS_EN))
-        corpus_ids = self._tokenizer.tokenize(list(texts), show_progress=False, return_as="ids")
+        corpus_ids = self._tokenizer.tokenize(
+            [lexical_form(text) for text in texts], show_progress=False, return_as="ids"
+        )
         self._retriever = bm25s.BM25()
         self._retriever.index(corpus_ids, show_progress=False)
         vocabulary = self._tokenizer.get_vocab_dict()
@@ -83,6 +102,7 @@ class LexicalIndex:
 
     def search(self, query: str, k: int) -> list[LexicalHit]:
         """The ``k`` best rows for ``query`` (scores normalised, see LexicalHit), best first."""
+        query = lexical_form(query)
         stems = {stem(w) for w in WORD.findall(query.lower()) if w not in STOPWORDS_EN}
         # What an average-length text holding each query word once scores: bm25s's Lucene
         # variant gives such a word idf * 1 / (1 + k1).
@@ -106,4 +126,4 @@ class LexicalIndex:
 
     def knows(self, word: str) -> bool:
         """Whether the stem of ``word`` occurs anywhere in the indexed texts."""
-        return stem(word) in self.vocabulary
+        return stem(lexical_form(word)) in self.vocabulary

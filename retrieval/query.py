@@ -100,14 +100,16 @@ def analyze_question(
             continue
         if position > 0 and words[position - 1].lower() == "how" and base in HOW_WORDS:
             continue  # "how long", "how many": the form of the question, not its topic
-        key_terms.append(base)
-        if knows(base):
+        # An acronym keeps its capitals: "US" is not the pronoun "us" (see lexical.lexical_form).
+        term = word if is_acronym else base
+        key_terms.append(term)
+        if knows(term):
             continue
         if is_acronym:
             expansion = expand_acronym(word.rstrip("s"))
             if expansion:
                 expansions.append(expansion)
-                expanded.append(base)
+                expanded.append(term)
                 continue
         missing.append(base)
         # A capitalised word that does not open the question is a name; so is an acronym.
@@ -165,7 +167,9 @@ ANSWER_TYPE_PATTERNS: dict[str, re.Pattern[str]] = {
     # Day and month names only capitalised: "may" and "march" are also verbs.
     "time": re.compile(
         r"\b(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday|January|February|"
-        r"March|April|May|June|July|August|September|October|November|December|"
+        r"March|April|June|July|August|September|October|November|December|"
+        # "May be called twice": the month only with a date, a year or "in"/"of" before it.
+        r"May(?=\s+\d)|(?<=in )May|(?<=of )May|"
         r"[Yy]esterday|[Tt]oday|[Tt]omorrow|[Tt]onight|(?:last|next|this) (?:week|month|year)|"
         r"(?:19|20)\d\d|\d{1,2}(?::\d\d)? ?(?:am|pm|a\.m\.|p\.m\.))\b"
     ),

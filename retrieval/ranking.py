@@ -30,6 +30,10 @@ W_LEXICAL_PARAGRAPH = 0.15
 W_SPEAKER = 0.12
 W_ANSWER_TYPE = 0.08
 W_DOCUMENT = 0.10
+# "How long was the call?" cannot be answered by a sentence that holds no duration, however
+# close its meaning: such sentences keep half their score. (When no candidate holds the kind of
+# answer asked for, all are halved alike and the order is what the other signals say.)
+UNTYPED_ANSWER_FACTOR = 0.5
 # all-MiniLM-L6-v2 puts unrelated text at cosine 0.0-0.15 from a question; by 0.35 a passage
 # is about the same thing. Shared words are trusted linearly in between.
 LEXICAL_UNTRUSTED_BELOW = 0.15
@@ -46,6 +50,7 @@ class Evidence:
     lexical_paragraph: float = 0.0
     speaker: bool = False
     answer_type: bool = False
+    wants_answer_type: bool = False
     document_support: float = 0.0
 
     @property
@@ -54,13 +59,18 @@ class Evidence:
             W_LEXICAL_SENTENCE * self.lexical_sentence
             + W_LEXICAL_PARAGRAPH * self.lexical_paragraph
         )
-        return (
+        score = (
             W_DENSE_SENTENCE * self.dense_sentence
             + W_DENSE_PARAGRAPH * self.dense_paragraph
             + lexical * self.lexical_trust
             + W_SPEAKER * self.speaker
             + W_ANSWER_TYPE * self.answer_type
             + W_DOCUMENT * self.document_support
+        )
+        return (
+            score * UNTYPED_ANSWER_FACTOR
+            if self.wants_answer_type and not self.answer_type
+            else score
         )
 
     @property

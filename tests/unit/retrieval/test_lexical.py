@@ -30,3 +30,11 @@ def test_unknown_words_are_missing_not_errors() -> None:
     assert index.search("olympics", k=4) == []
     assert not index.knows("olympics")
     assert index.knows("discussing")  # stemmed like "discussed"
+
+
+def test_acronym_us_is_not_the_pronoun_us() -> None:
+    index = LexicalIndex(["If the buffer is full, tell us to flush it.", "U.S. officials met."])
+    assert [h.row for h in index.search("US officials", k=2)][:1] == [1]
+    assert {h.row for h in index.search("US", k=2)} == {1}  # "U.S." is "US"; "us" is not
+    assert index.knows("US") and index.knows("us")
+    assert not LexicalIndex(["Tell us more."]).knows("US")

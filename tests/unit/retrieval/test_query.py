@@ -82,6 +82,20 @@ def test_answer_types() -> None:
     assert has_answer_type("duration", "the one-hour-45-minute conversation")
     assert has_answer_type("time", "spoke on the phone Tuesday")
     assert not has_answer_type("time", "spoke on the phone")
+    assert not has_answer_type("time", "May be called more than once.")
+    assert has_answer_type("time", "It was signed in May.")
+    assert has_answer_type("time", "on May 5 they met")
+
+
+def test_acronym_key_terms_keep_their_capitals() -> None:
+    terms = analyze_question(
+        "What is the purpose of the call according to US officials?",
+        knows=lambda word: True,
+        speaker_tokens=(),
+        expand_acronym=lambda acronym: None,
+    )
+    assert "US" in terms.key_terms and "us" not in terms.key_terms
+    assert "US" in terms.topic_query.split()
 
 
 def test_name_tokens_drop_possessives() -> None:

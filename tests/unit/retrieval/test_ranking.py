@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from dataclasses import replace
+
 from retrieval.ranking import Evidence, rank, select_sentences
 
 
@@ -55,3 +57,31 @@ def test_select_skips_duplicate_texts_and_caps_at_three() -> None:
 
 def test_select_of_nothing_is_nothing() -> None:
     assert select_sentences([], texts=[], paragraph_of=[]) == []
+
+
+def test_sentence_holding_the_asked_for_kind_of_answer_beats_a_closer_one_without() -> None:
+    # "How long was the call?": "There can be extra calls" is closer in meaning (and shares
+    # "call") but holds no duration; "the one-hour-45-minute conversation" does.
+    ranked = rank(
+        {
+            0: Evidence(
+                dense_sentence=0.49, dense_paragraph=0.43, lexical_sentence=0.47,
+                lexical_paragraph=0.48, wants_answer_type=True,
+            ),
+            1: Evidence(
+                dense_sentence=0.38, dense_paragraph=0.38, answer_type=True,
+                wants_answer_type=True,
+            ),
+        }
+    )  # fmt: skip
+    assert ranked[0].row == 1
+
+
+def test_untyped_penalty_keeps_the_order_when_no_sentence_holds_the_type() -> None:
+    plain = {
+        0: Evidence(dense_sentence=0.5, lexical_sentence=0.2),
+        1: Evidence(dense_sentence=0.4, lexical_sentence=0.6),
+        2: Evidence(dense_sentence=0.45),
+    }
+    typed = {row: replace(e, wants_answer_type=True) for row, e in plain.items()}
+    assert [r.row for r in rank(typed)] == [r.row for r in rank(plain)]
