@@ -125,6 +125,7 @@ class ChromaStore:
         """Wrap ``client``; with ``connect``, ``client`` may be None and is (re)made on demand."""
         self._current_client = client
         self._query_handles: dict[tuple[int, str], tuple[Any, int]] = {}
+        self._pointer_handle: tuple[int, Any] | None = None
         self._connect = connect
         self._connect_lock = threading.Lock()
         self.location = location
@@ -223,6 +224,9 @@ class ChromaStore:
             if self._current_client is not client:
                 return  # another thread already reconnected
             self._current_client = None
+            # Handles belong to the old client (and a new one could reuse its id()).
+            self._query_handles.clear()
+            self._pointer_handle = None
         _close_quietly(client)
 
     # -- reading ---------------------------------------------------------------------------
@@ -230,10 +234,23 @@ class ChromaStore:
     @_guard
     def pointer(self) -> IndexPointer | None:
         """The live version, or None when nothing has been published yet."""
-        collection = self._pointer_collection(create=False)
+        client = self._client
+        # The pointer is read before every question; its collection handle is looked up once
+        # per client (half the cost), and afresh if the collection was dropped and recreated.
+        cached = self._pointer_handle
+        collection = cached[1] if cached and cached[0] == id(client) else None
         if collection is None:
-            return None
-        got = collection.get(ids=[POINTER_ID], include=["metadatas"])
+            collection = self._pointer_collection(create=False)
+            if collection is None:
+                return None
+            self._pointer_handle = (id(client), collection)
+        try:
+            got = collection.get(ids=[POINTER_ID], include=["metadatas"])
+        except Exception as exc:
+            self._pointer_handle = None
+            if cached is None or not _is_not_found(exc):
+                raise
+            return self.pointer()  # the cached handle was stale: look the collection up again
         if not got["ids"]:
             return None
         meta = got["metadatas"][0]
