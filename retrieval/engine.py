@@ -90,6 +90,7 @@ class Snapshot:
     documents: dict[str, DocumentRecord]
     paragraphs: tuple[Paragraph, ...]
     sentences: tuple[Sentence, ...]
+    sentence_texts: tuple[str, ...]
     paragraph_row: dict[str, int]
     sentence_row: dict[str, int]
     sentences_of: dict[int, tuple[int, ...]]
@@ -117,6 +118,7 @@ class Snapshot:
             documents={d.doc_id: d for d in store.documents(pointer.version)},
             paragraphs=paragraphs,
             sentences=sentences,
+            sentence_texts=tuple(s.text for s in sentences),
             paragraph_row=paragraph_row,
             sentence_row={s.sentence_id: i for i, s in enumerate(sentences)},
             sentences_of={k: tuple(v) for k, v in grouped.items()},
@@ -425,8 +427,9 @@ def _document_support(snapshot: Snapshot, dense_paragraph: dict[int, float]) -> 
 
 
 def _compose(snapshot: Snapshot, question: str, ranked: list[Ranked]) -> Answer:
-    texts = [s.text for s in snapshot.sentences]
-    chosen = select_sentences(ranked, texts=texts, paragraph_of=snapshot.paragraph_row_of)
+    chosen = select_sentences(
+        ranked, texts=snapshot.sentence_texts, paragraph_of=snapshot.paragraph_row_of
+    )
     citations = tuple(
         _citation(snapshot, n, choice.row, choice.score, choice.evidence.reason())
         for n, choice in enumerate(chosen, start=1)

@@ -126,3 +126,16 @@ def test_content_hash_changes_with_content() -> None:
     second = parse_document("Two.\n", doc_id="d")
     assert first.content_hash != second.content_hash
     assert first.content_hash == parse_document("One.\n", doc_id="d").content_hash
+
+
+def test_paragraph_without_an_inner_sentence_end_is_one_sentence() -> None:
+    for text in (
+        "rgb_to_abc(r, g, b) --> a, b, c abc_to_rgb(a, b, c) --> r, g, b",
+        "Xi called Taiwan the “first red line” in the relationship",
+        "One sentence, ending normally.",
+    ):
+        assert split_sentences(text) == [text]
+    assert split_sentences("Biden spoke first. Xi replied.") == [
+        "Biden spoke first.",
+        "Xi replied.",
+    ]
