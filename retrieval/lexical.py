@@ -1,9 +1,10 @@
 """Lexical search: BM25 (bm25s) over sentences and paragraphs, and the corpus vocabulary.
 
-The only module that imports bm25s. Texts are lower-cased, split into words of two or more
-characters, stripped of a short English stopword list and Snowball-stemmed, once, when the
-corpus is loaded; a question is tokenised the same way and scored against the prebuilt sparse
-matrix, so per-question cost does not grow with re-tokenising the corpus.
+The only module that imports bm25s. Texts are lower-cased (acronyms that spell a function word,
+like "US", first made distinct), split into words of two or more characters, stripped of a
+short English stopword list and Snowball-stemmed, once, when the corpus is loaded; a question is
+tokenised the same way and scored against the prebuilt sparse matrix, so per-question cost does
+not grow with re-tokenising the corpus.
 """
 
 from __future__ import annotations
