@@ -87,6 +87,9 @@ def analyze_question(
     acronym stands for in the corpus, or None.
     """
     words = _TOKEN.findall(question)
+    # Typed in capitals ("WHAT DID XI SAY ABOUT TAIWAN?"): shouted, not a row of acronyms and
+    # names. Only a short word the corpus doesn't know as a word is taken for an acronym (NSC).
+    shouted = question.isupper() and len(words) >= 3
     key_terms: list[str] = []
     missing: list[str] = []
     missing_names: list[str] = []
@@ -95,7 +98,9 @@ def analyze_question(
     for position, word in enumerate(words):
         lowered = word.lower().replace("’", "'")
         base = lowered.split("'")[0]
-        is_acronym = bool(_ACRONYM.match(word))
+        is_acronym = bool(_ACRONYM.match(word)) and not (
+            shouted and (base in QUESTION_WORDS or knows(base))
+        )
         if (base in QUESTION_WORDS and not is_acronym) or len(base) < 2 or base.isdigit():
             continue
         if position > 0 and words[position - 1].lower() == "how" and base in HOW_WORDS:
@@ -113,7 +118,7 @@ def analyze_question(
                 continue
         missing.append(base)
         # A capitalised word that does not open the question is a name; so is an acronym.
-        if is_acronym or (position > 0 and word[:1].isupper()):
+        if is_acronym or (position > 0 and word[:1].isupper() and not shouted):
             missing_names.append(base)
 
     lowered_words = [w.lower() for w in words]

@@ -24,6 +24,18 @@ def test_xi_on_taiwan_cites_paragraph_12(article_engine: Engine) -> None:
     assert answer.text.startswith(first.quote + " [1]")
 
 
+@pytest.mark.parametrize(
+    ("question", "paragraph"),
+    [("WHAT DID XI SAY ABOUT TAIWAN?", 12), ("WHO IS THE NSC SPOKESMAN?", 8)],
+)
+def test_question_typed_in_capitals_is_answered_like_any_other(
+    article_engine: Engine, question: str, paragraph: int
+) -> None:
+    answer = article_engine.ask(question)
+    assert not answer.abstained
+    assert answer.citations[0].paragraph == paragraph
+
+
 def test_every_quoted_sentence_is_verbatim_from_its_paragraph(article_engine: Engine) -> None:
     text = (BUNDLED_CORPUS_DIR / "xi-biden-call.txt").read_text(encoding="utf-8").splitlines()
     for question in (

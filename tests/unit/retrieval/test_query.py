@@ -101,3 +101,13 @@ def test_acronym_key_terms_keep_their_capitals() -> None:
 def test_name_tokens_drop_possessives() -> None:
     assert name_tokens("China’s Foreign Ministry") == ["china", "foreign", "ministri"]
     assert name_tokens("US officials") == ["us", "offici"]
+
+
+def test_question_typed_in_capitals_is_read_as_words_not_acronyms() -> None:
+    shouted = analyze("WHAT DID XI SAY ABOUT TAIWAN?")
+    assert shouted.key_terms == ("xi", "taiwan")
+    assert shouted.missing_names == ()
+    assert shouted.speaker_tokens == ("xi",)
+    acronym = analyze("WHO IS THE NSC SPOKESMAN?", {"NSC": "national security council"})
+    assert acronym.expansions == ("national security council",)
+    assert acronym.missing == ()
