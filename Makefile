@@ -41,7 +41,8 @@ eval: install
 	$(READOUT) index --store $(EVAL_STORE)
 	$(READOUT) eval --store $(EVAL_STORE) $(EVAL_SET)
 
-# Speed and memory as ratios measured in one run (takes a while: it builds a 100k corpus).
+# Speed and memory as ratios measured in one run (about 26 min on 2 cores: it builds 1k, 10k
+# and 100k-paragraph corpora; see BENCHMARKS.md).
 bench: install
 	$(READOUT) bench
 
