@@ -403,6 +403,7 @@ def _rank(
             lexical_sentence=lexical_sentence.get(row, 0.0),
             lexical_paragraph=lexical_paragraph.get(paragraph, 0.0),
             speaker=bool(wanted_speakers & snapshot.speaker_tokens_of[row]),
+            wants_speaker=bool(wanted_speakers),
             document_support=support.get(snapshot.sentences[row].doc_id, 0.0),
             answer_type=bool(answer_type)
             and has_answer_type(answer_type or "", snapshot.sentences[row].text),

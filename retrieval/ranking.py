@@ -10,7 +10,9 @@ signals, each on a scale that means the same thing for any question and corpus s
 * whether the sentence is attributed to the speaker the question asks about;
 * whether it holds the kind of thing the question asks for (a time, a duration, a number).
 
-A weighted sum combines them. Weights rather than reciprocal-rank fusion, because ranks throw
+A weighted sum combines them, discounted for a sentence that cannot be what the question asks
+for: no time for "when", not attributed to the speaker of "what did X say". Weights rather
+than reciprocal-rank fusion, because ranks throw
 away how *much* better the first candidate is: a sentence that holds every rare word of the
 question should beat one that shares only "call" with it, even if both top some list.
 """
@@ -34,6 +36,10 @@ W_DOCUMENT = 0.10
 # close its meaning: such sentences keep half their score. (When no candidate holds the kind of
 # answer asked for, all are halved alike and the order is what the other signals say.)
 UNTYPED_ANSWER_FACTOR = 0.5
+# Likewise "What did Xi say…" / "…according to US officials" asks for statements attributed to
+# them. Attribution is rule-based and misses some (a second sentence of a quote), so sentences
+# not attributed to the speaker asked about lose only a fifth of their score.
+UNATTRIBUTED_FACTOR = 0.8
 # all-MiniLM-L6-v2 puts unrelated text at cosine 0.0-0.15 from a question; by 0.35 a passage
 # is about the same thing. Shared words are trusted linearly in between.
 LEXICAL_UNTRUSTED_BELOW = 0.15
@@ -49,6 +55,7 @@ class Evidence:
     lexical_sentence: float = 0.0
     lexical_paragraph: float = 0.0
     speaker: bool = False
+    wants_speaker: bool = False  # the question asks what a speaker the corpus quotes said
     answer_type: bool = False
     wants_answer_type: bool = False
     document_support: float = 0.0
@@ -67,6 +74,8 @@ class Evidence:
             + W_ANSWER_TYPE * self.answer_type
             + W_DOCUMENT * self.document_support
         )
+        if self.wants_speaker and not self.speaker:
+            score *= UNATTRIBUTED_FACTOR
         return (
             score * UNTYPED_ANSWER_FACTOR
             if self.wants_answer_type and not self.answer_type

@@ -85,3 +85,21 @@ def test_untyped_penalty_keeps_the_order_when_no_sentence_holds_the_type() -> No
     }
     typed = {row: replace(e, wants_answer_type=True) for row, e in plain.items()}
     assert [r.row for r in rank(typed)] == [r.row for r in rank(plain)]
+
+
+def test_statement_by_the_speaker_asked_about_beats_a_wordier_match_by_nobody() -> None:
+    # "What is the purpose of the call according to US officials?" beside software docs:
+    # "For testing purposes, it may also be called directly" shares more words.
+    ranked = rank(
+        {
+            0: Evidence(
+                dense_sentence=0.375, dense_paragraph=0.40, lexical_sentence=0.60,
+                lexical_paragraph=0.57, wants_speaker=True,
+            ),
+            1: Evidence(
+                dense_sentence=0.395, dense_paragraph=0.40, lexical_sentence=0.28,
+                speaker=True, wants_speaker=True,
+            ),
+        }
+    )  # fmt: skip
+    assert ranked[0].row == 1
