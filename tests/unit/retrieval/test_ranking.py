@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
+
 from retrieval.ranking import Evidence, rank, select_sentences
 
 
@@ -59,22 +61,44 @@ def test_select_of_nothing_is_nothing() -> None:
     assert select_sentences([], texts=[], paragraph_of=[]) == []
 
 
-def test_sentence_holding_the_asked_for_kind_of_answer_beats_a_closer_one_without() -> None:
-    # "How long was the call?": "There can be extra calls" is closer in meaning (and shares
-    # "call") but holds no duration; "the one-hour-45-minute conversation" does.
-    ranked = rank(
-        {
-            0: Evidence(
-                dense_sentence=0.49, dense_paragraph=0.43, lexical_sentence=0.47,
-                lexical_paragraph=0.48, wants_answer_type=True,
-            ),
-            1: Evidence(
-                dense_sentence=0.38, dense_paragraph=0.38, answer_type=True,
-                wants_answer_type=True,
-            ),
-        }
-    )  # fmt: skip
-    assert ranked[0].row == 1
+# A sentence that cannot be what the question asks for loses to one that can, though its words
+# and meaning are closer.
+DISCOUNTED = [
+    pytest.param(
+        # "How long was the call?": "There can be extra calls" holds no duration.
+        Evidence(
+            dense_sentence=0.49, dense_paragraph=0.43, lexical_sentence=0.47,
+            lexical_paragraph=0.48, wants_answer_type=True,
+        ),
+        Evidence(
+            dense_sentence=0.38, dense_paragraph=0.38, answer_type=True, wants_answer_type=True
+        ),
+        id="holds-no-duration",
+    ),
+    pytest.param(
+        # "...according to US officials?": "For testing purposes, it may also be called
+        # directly" is attributed to nobody.
+        Evidence(
+            dense_sentence=0.375, dense_paragraph=0.40, lexical_sentence=0.60,
+            lexical_paragraph=0.57, wants_speaker=True,
+        ),
+        Evidence(
+            dense_sentence=0.395, dense_paragraph=0.40, lexical_sentence=0.28, speaker=True,
+            wants_speaker=True,
+        ),
+        id="not-the-speaker",
+    ),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("closer", "fitting"), DISCOUNTED)
+def test_sentence_that_fits_the_question_beats_a_closer_one_that_cannot(
+    closer: Evidence, fitting: Evidence
+) -> None:
+    assert [r.row for r in rank({0: closer, 1: fitting})] == [1, 0]
+    # ...and only because of the discount: without it the closer sentence wins.
+    plain = replace(closer, wants_answer_type=False, wants_speaker=False)
+    assert rank({0: plain, 1: replace(fitting, wants_answer_type=False)})[0].row == 0
 
 
 def test_untyped_penalty_keeps_the_order_when_no_sentence_holds_the_type() -> None:
@@ -85,21 +109,3 @@ def test_untyped_penalty_keeps_the_order_when_no_sentence_holds_the_type() -> No
     }
     typed = {row: replace(e, wants_answer_type=True) for row, e in plain.items()}
     assert [r.row for r in rank(typed)] == [r.row for r in rank(plain)]
-
-
-def test_statement_by_the_speaker_asked_about_beats_a_wordier_match_by_nobody() -> None:
-    # "What is the purpose of the call according to US officials?" beside software docs:
-    # "For testing purposes, it may also be called directly" shares more words.
-    ranked = rank(
-        {
-            0: Evidence(
-                dense_sentence=0.375, dense_paragraph=0.40, lexical_sentence=0.60,
-                lexical_paragraph=0.57, wants_speaker=True,
-            ),
-            1: Evidence(
-                dense_sentence=0.395, dense_paragraph=0.40, lexical_sentence=0.28,
-                speaker=True, wants_speaker=True,
-            ),
-        }
-    )  # fmt: skip
-    assert ranked[0].row == 1
