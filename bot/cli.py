@@ -354,7 +354,7 @@ def bench_command(quick: bool, as_json: bool, workdir: Path | None, dev_set: Pat
             quick=quick,
             dev_set=dev_set,
             progress=lambda message: click.echo(f"… {message}", err=True),
-            # Each row as soon as it is measured: a full run takes the better part of an hour.
+            # Each row as soon as it is measured: a full run takes about half an hour.
             on_row=lambda row: click.echo("  " + render_table([row]).splitlines()[1], err=True),
         )
     click.echo(rows_to_json(rows) if as_json else render_table(rows))

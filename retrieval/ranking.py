@@ -12,9 +12,9 @@ signals, each on a scale that means the same thing for any question and corpus s
 
 A weighted sum combines them, discounted for a sentence that cannot be what the question asks
 for: no time for "when", not attributed to the speaker of "what did X say". Weights rather
-than reciprocal-rank fusion, because ranks throw
-away how *much* better the first candidate is: a sentence that holds every rare word of the
-question should beat one that shares only "call" with it, even if both top some list.
+than reciprocal-rank fusion, because ranks throw away how *much* better the first candidate
+is: a sentence that holds every rare word of the question should beat one that shares only
+"call" with it, even if both top some list.
 """
 
 from __future__ import annotations
