@@ -39,6 +39,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import closing, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from bot.service import Asker, Reply, ReplyKind
 from bot.settings import Settings
@@ -272,24 +273,25 @@ class QuestionLog:
         self, asker: Asker, answer: Answer, latency: float, *, answer_id: str = ""
     ) -> None:
         """An answer or abstention, with what it cited."""
-        self._put(
-            LoggedQuestion(
-                asked_at=self._clock() - latency,
-                platform=asker.platform,
-                user_hash=self.user_hash(asker),
-                channel_kind=asker.channel_kind,
-                question=answer.question,
-                outcome=ABSTAINED if answer.abstained else ANSWERED,
-                latency_ms=latency * 1000,
-                abstained=answer.abstained,
-                index_version=answer.index_version or None,
-                answer_id=answer_id or uuid.uuid4().hex[:16],
-                citations=tuple((c.n, c.doc, c.paragraph) for c in answer.citations),
-            )
+        self._put_question(
+            asker,
+            answer.question,
+            ABSTAINED if answer.abstained else ANSWERED,
+            latency,
+            abstained=answer.abstained,
+            index_version=answer.index_version or None,
+            answer_id=answer_id or uuid.uuid4().hex[:16],
+            citations=tuple((c.n, c.doc, c.paragraph) for c in answer.citations),
         )
 
     def record_unanswered(self, asker: Asker, question: str, outcome: str, latency: float) -> None:
         """A question that got no answer: the store was unavailable, or answering failed."""
+        self._put_question(asker, question, outcome, latency)
+
+    def _put_question(
+        self, asker: Asker, question: str, outcome: str, latency: float, **answered: Any
+    ) -> None:
+        """Queue one ``questions`` row; ``answered`` holds the columns only an answer has."""
         self._put(
             LoggedQuestion(
                 asked_at=self._clock() - latency,
@@ -299,6 +301,7 @@ class QuestionLog:
                 question=question,
                 outcome=outcome,
                 latency_ms=latency * 1000,
+                **answered,
             )
         )
 
