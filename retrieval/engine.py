@@ -29,7 +29,6 @@ from retrieval.query import (
     QueryTerms,
     acronym_pattern,
     analyze_question,
-    expected_answer_type,
     has_answer_type,
     name_tokens,
 )
@@ -231,7 +230,7 @@ class Engine:
                 vectors = self._embedder.encode(
                     [" ".join((question, *terms.expansions)) for _, question, terms in to_search]
                 )
-                typed = any(expected_answer_type(question) for _, question, _ in to_search)
+                typed = any(terms.answer_type for _, _, terms in to_search)
                 sentence_hits = self._store.query(
                     version,
                     "sentences",
@@ -242,7 +241,7 @@ class Engine:
                 for (position, question, terms), sentences, paragraphs in zip(
                     to_search, sentence_hits, paragraph_hits, strict=True
                 ):
-                    ranked = _rank(snapshot, question, terms, sentences, paragraphs)
+                    ranked = _rank(snapshot, terms, sentences, paragraphs)
                     if not ranked or not _covered(terms, [r.evidence for r in ranked]):
                         results[position] = Answer.not_covered(question, version)
                     else:
@@ -353,12 +352,11 @@ def _covered(terms: QueryTerms, best: Sequence[Evidence]) -> bool:
 
 def _rank(
     snapshot: Snapshot,
-    question: str,
     terms: QueryTerms,
     sentence_hits: Sequence[VectorHit],
     paragraph_hits: Sequence[VectorHit],
 ) -> list[Ranked]:
-    answer_type = expected_answer_type(question)
+    answer_type = terms.answer_type
     dense_sentence: dict[int, float] = {}
     for position, hit in enumerate(sentence_hits):
         row = snapshot.sentence_row.get(hit.record_id)

@@ -56,6 +56,7 @@ class QueryTerms:
     speaker_tokens: tuple[str, ...]
     expansions: tuple[str, ...]
     expanded: tuple[str, ...] = ()
+    answer_type: str | None = None  # "time", "duration" or "quantity" (expected_answer_type)
 
     @property
     def topic_query(self) -> str:
@@ -135,6 +136,7 @@ def analyze_question(
         speaker_tokens=speakers,
         expansions=tuple(expansions),
         expanded=tuple(expanded),
+        answer_type=expected_answer_type(question),
     )
 
 
