@@ -104,6 +104,7 @@ class Snapshot:
     def load(cls, store: Store, pointer: IndexPointer) -> Snapshot:
         paragraphs = tuple(store.paragraphs(pointer.version))
         sentences = tuple(store.sentences(pointer.version))
+        sentence_texts = tuple(s.text for s in sentences)
         paragraph_row = {p.paragraph_id: i for i, p in enumerate(paragraphs)}
         paragraph_row_of = tuple(paragraph_row[f"{s.doc_id}:{s.paragraph}"] for s in sentences)
         grouped: dict[int, list[int]] = {}
@@ -117,12 +118,12 @@ class Snapshot:
             documents={d.doc_id: d for d in store.documents(pointer.version)},
             paragraphs=paragraphs,
             sentences=sentences,
-            sentence_texts=tuple(s.text for s in sentences),
+            sentence_texts=sentence_texts,
             paragraph_row=paragraph_row,
             sentence_row={s.sentence_id: i for i, s in enumerate(sentences)},
             sentences_of={k: tuple(v) for k, v in grouped.items()},
             paragraph_row_of=paragraph_row_of,
-            sentence_lexical=LexicalIndex([s.text for s in sentences]),
+            sentence_lexical=LexicalIndex(sentence_texts),
             paragraph_lexical=LexicalIndex([_with_heading(p) for p in paragraphs]),
             speaker_tokens=frozenset().union(*speaker_tokens_of) - QUESTION_WORDS,
             speaker_tokens_of=speaker_tokens_of,
