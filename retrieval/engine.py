@@ -22,8 +22,10 @@ from index.corpus import Paragraph, Sentence
 from index.embedder import Embedder
 from index.errors import IndexMismatch, IndexMissing, QuestionError
 from index.store import DocumentRecord, IndexPointer, VectorHit
+from retrieval import policy
 from retrieval.answer import Answer, Citation
-from retrieval.lexical import LexicalIndex
+from retrieval.features import CorpusView, Hits, Searches, candidates, measure
+from retrieval.lexical import LexicalHit, LexicalIndex
 from retrieval.query import (
     QUESTION_WORDS,
     QueryTerms,
@@ -32,7 +34,7 @@ from retrieval.query import (
     has_answer_type,
     name_tokens,
 )
-from retrieval.ranking import Evidence, Ranked, rank, select_sentences
+from retrieval.ranking import Ranked, rank, select_sentences
 
 if TYPE_CHECKING:
     import numpy as np
@@ -41,32 +43,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_QUESTION_CHARS = 1000
-DENSE_SENTENCES = 40
-# A question asking for a time, duration or number also takes the on-topic sentences holding one
-# from this far down the meaning ranking: "When was the call?" resembles "call" in the
-# programming sense more than the sentence that says the leaders spoke on Tuesday.
-TYPED_DENSE_SENTENCES = 200
-DENSE_PARAGRAPHS = 10
-LEXICAL_SENTENCES = 40
-LEXICAL_PARAGRAPHS = 10
-# all-MiniLM-L6-v2 cosine similarities: unrelated English text sits around 0.0-0.2, a sentence
-# that answers a question typically 0.4-0.7. Below WEAK the corpus has nothing on the topic;
-# above STRONG a match is trusted even when the question names something the corpus doesn't.
-WEAK_SIMILARITY = 0.30
-STRONG_SIMILARITY = 0.55
-# A question naming someone the corpus never mentions ("What did Macron say about Taiwan?")
-# still resembles on-topic text; only a near-paraphrase overrides the missing name.
-NAMED_SIMILARITY = 0.70
-# ...unless the words match squarely: "Who is the NSC spokesman?" is short and acronym-laden,
-# so its meaning scores low, but every word of it is found in one sentence.
-STRONG_LEXICAL = 0.6
-# Acronym expansion: how many corpus phrases with the right initials are weighed, and how close
-# in meaning to the acronym the chosen one must be ("AI"/"artificial intelligence" is 0.79,
-# "NSC"/"National Security Council" 0.53, "AI"/"another incremental" 0.31).
-ACRONYM_CANDIDATES = 20
-ACRONYM_SIMILARITY = 0.40
-# A question most of whose key terms the corpus never uses is off-topic unless meaning agrees.
-MIN_TERM_COVERAGE = 0.5
 
 
 class Store(Protocol):
@@ -98,6 +74,8 @@ class Snapshot:
     paragraph_lexical: LexicalIndex
     speaker_tokens: frozenset[str]
     speaker_tokens_of: tuple[frozenset[str], ...]
+    doc_of_paragraph: tuple[str, ...]
+    title_stems: dict[str, frozenset[str]]
     acronyms: dict[str, str | None] = field(default_factory=dict)  # filled by the engine
 
     @classmethod
@@ -113,9 +91,11 @@ class Snapshot:
         speaker_tokens_of = tuple(
             frozenset(word for name in s.speakers for word in name_tokens(name)) for s in sentences
         )
+        documents = {d.doc_id: d for d in store.documents(pointer.version)}
+        sentence_lexical = LexicalIndex(sentence_texts)
         return cls(
             pointer=pointer,
-            documents={d.doc_id: d for d in store.documents(pointer.version)},
+            documents=documents,
             paragraphs=paragraphs,
             sentences=sentences,
             sentence_texts=sentence_texts,
@@ -123,10 +103,15 @@ class Snapshot:
             sentence_row={s.sentence_id: i for i, s in enumerate(sentences)},
             sentences_of={k: tuple(v) for k, v in grouped.items()},
             paragraph_row_of=paragraph_row_of,
-            sentence_lexical=LexicalIndex(sentence_texts),
+            sentence_lexical=sentence_lexical,
             paragraph_lexical=LexicalIndex([_with_heading(p) for p in paragraphs]),
             speaker_tokens=frozenset().union(*speaker_tokens_of) - QUESTION_WORDS,
             speaker_tokens_of=speaker_tokens_of,
+            doc_of_paragraph=tuple(p.doc_id for p in paragraphs),
+            title_stems={
+                doc_id: frozenset(sentence_lexical.analyze(d.title).stems)
+                for doc_id, d in documents.items()
+            },
         )
 
     def paragraph_of(self, row: int) -> Paragraph:
@@ -145,7 +130,21 @@ class Snapshot:
                 words = re.split(r"[\s\-]+", match.group(0))
                 if not any(w.lower() in QUESTION_WORDS for w in (words[0], words[-1])):
                     found[" ".join(words).lower()] += 1
-        return [phrase for phrase, _ in found.most_common(ACRONYM_CANDIDATES)]
+        return [phrase for phrase, _ in found.most_common(policy.ACRONYM_CANDIDATES)]
+
+
+@dataclass(frozen=True, slots=True)
+class Scored:
+    """One question's candidates, their features and fitted probabilities, best first."""
+
+    question: str
+    terms: QueryTerms
+    ranked: tuple[Ranked, ...]
+    version: int
+
+    @property
+    def best(self) -> float:
+        return self.ranked[0].score if self.ranked else 0.0
 
 
 class Engine:
@@ -205,49 +204,73 @@ class Engine:
         them for a moment). A question that is empty or too long gets its QuestionError in its
         place; a failure of the store or the model raises for the whole batch.
         """
-        results: list[Answer | QuestionError | None] = [None] * len(questions)
+        snapshot: Snapshot | None = None
+        calibration = policy.calibration_for(self._embedder.model_id)
+        results: list[Answer | QuestionError] = []
+        for scored in self.score_many(questions):
+            if isinstance(scored, QuestionError):
+                results.append(scored)
+            elif not scored.ranked or not calibration.answers(scored.best):
+                results.append(Answer.not_covered(scored.question, scored.version))
+            else:
+                snapshot = snapshot or self.snapshot()
+                results.append(_compose(snapshot, scored.question, list(scored.ranked)))
+        return results
+
+    def score_many(
+        self, questions: Sequence[str], calibration: policy.Calibration | None = None
+    ) -> list[Scored | QuestionError]:
+        """Every question's candidate sentences with their features and probabilities.
+
+        What :meth:`ask_many` answers from, and what ``scripts/train_ranker.py`` fits on (with
+        its own ``calibration``; by default the model's fitted one).
+        """
+        results: list[Scored | QuestionError | None] = [None] * len(questions)
         valid: list[tuple[int, str]] = []
         for position, raw in enumerate(questions):
             try:
                 valid.append((position, validate_question(raw)))
             except QuestionError as refused:
                 results[position] = refused
-        if valid:
-            snapshot = self.snapshot()
-            version = snapshot.pointer.version
-            to_search: list[tuple[int, str, QueryTerms]] = []
-            for position, question in valid:
-                terms = analyze_question(
-                    question,
-                    knows=snapshot.sentence_lexical.knows,
-                    speaker_tokens=snapshot.speaker_tokens,
-                    expand_acronym=lambda acronym: self._expand_acronym(snapshot, acronym),
-                )
-                if _clearly_off_topic(terms):
-                    results[position] = Answer.not_covered(question, version)
-                else:
-                    to_search.append((position, question, terms))
-            if to_search:
-                vectors = self._embedder.encode(
-                    [" ".join((question, *terms.expansions)) for _, question, terms in to_search]
-                )
-                typed = any(terms.answer_type for _, _, terms in to_search)
-                sentence_hits = self._store.query(
-                    version,
-                    "sentences",
-                    vectors,
-                    TYPED_DENSE_SENTENCES if typed else DENSE_SENTENCES,
-                )
-                paragraph_hits = self._store.query(version, "paragraphs", vectors, DENSE_PARAGRAPHS)
-                for (position, question, terms), sentences, paragraphs in zip(
-                    to_search, sentence_hits, paragraph_hits, strict=True
-                ):
-                    ranked = _rank(snapshot, terms, sentences, paragraphs)
-                    if not ranked or not _covered(terms, [r.evidence for r in ranked]):
-                        results[position] = Answer.not_covered(question, version)
-                    else:
-                        results[position] = _compose(snapshot, question, ranked)
-        return [result for result in results if result is not None]
+        if not valid:
+            return [r for r in results if r is not None]
+        snapshot = self.snapshot()
+        version = snapshot.pointer.version
+        calibration = calibration or policy.calibration_for(self._embedder.model_id)
+        to_search: list[tuple[int, str, QueryTerms]] = []
+        for position, question in valid:
+            terms = analyze_question(
+                question,
+                knows=snapshot.sentence_lexical.knows,
+                speaker_tokens=snapshot.speaker_tokens,
+                expand_acronym=lambda acronym: self._expand_acronym(snapshot, acronym),
+            )
+            if not terms.key_terms and not terms.expansions:
+                # Nothing to look for ("what's 2+2?"): no evidence can be measured.
+                results[position] = Scored(question, terms, (), version)
+            else:
+                to_search.append((position, question, terms))
+        if to_search:
+            vectors = self._embedder.encode(
+                [" ".join((question, *terms.expansions)) for _, question, terms in to_search]
+            )
+            typed = any(terms.answer_type for _, _, terms in to_search)
+            depth = policy.TYPED_DENSE_SENTENCES if typed else policy.DENSE_SENTENCES
+            sentence_hits = self._store.query(version, "sentences", vectors, depth)
+            paragraph_hits = self._store.query(
+                version, "paragraphs", vectors, policy.DENSE_PARAGRAPHS
+            )
+            for (position, question, terms), sentences, paragraphs in zip(
+                to_search, sentence_hits, paragraph_hits, strict=True
+            ):
+                searches = _search(snapshot, question, terms, sentences, paragraphs)
+                view = _corpus_view(snapshot, terms)
+                rows = candidates(searches, view)
+                matrix = measure(rows, searches, view)
+                ranked = rank(rows, calibration.probability(matrix), matrix)
+                results[position] = Scored(question, terms, tuple(ranked), version)
+        assert all(r is not None for r in results), "every question gets a result"
+        return [r for r in results if r is not None]
 
     def _expand_acronym(self, snapshot: Snapshot, acronym: str) -> str | None:
         """The corpus phrase an acronym stands for, if the model agrees it does (cached).
@@ -264,7 +287,7 @@ class Engine:
                 vectors = self._embedder.encode([key, *candidates])
                 similarities = vectors[1:] @ vectors[0]
                 best = int(similarities.argmax())
-                if float(similarities[best]) >= ACRONYM_SIMILARITY:
+                if float(similarities[best]) >= policy.ACRONYM_SIMILARITY:
                     expansion = candidates[best]
             snapshot.acronyms[key] = expansion
         return snapshot.acronyms[key]
@@ -323,92 +346,76 @@ def validate_question(question: str) -> str:
     return question
 
 
-def _clearly_off_topic(terms: QueryTerms) -> bool:
-    """Abstain before searching when words alone show the corpus cannot cover the question."""
-    if not terms.key_terms and not terms.expansions:
-        return True  # nothing to look for: "what's 2+2?"
-    return (
-        bool(terms.key_terms)
-        and not terms.expansions
-        and len(terms.missing) == len(terms.key_terms)
-    )
-
-
-def _covered(terms: QueryTerms, best: Sequence[Evidence]) -> bool:
-    """Whether the evidence found anywhere is strong enough to quote an answer.
-
-    Judged on all candidates, not only the first: the top-ranked sentence may win on a bonus
-    while another shows the topic is plainly present.
-    """
-    relevance = max(e.relevance for e in best)
-    lexical = max(e.lexical_sentence for e in best)
-    if relevance < WEAK_SIMILARITY and lexical < STRONG_LEXICAL:
-        return False
-    if terms.missing_names and relevance < NAMED_SIMILARITY:
-        return False  # it asks about something (the Pope, the Olympics) the corpus never names
-    if terms.coverage < MIN_TERM_COVERAGE and relevance < STRONG_SIMILARITY:
-        return False
-    return True
-
-
-def _rank(
+def _search(
     snapshot: Snapshot,
+    question: str,
     terms: QueryTerms,
     sentence_hits: Sequence[VectorHit],
     paragraph_hits: Sequence[VectorHit],
-) -> list[Ranked]:
+) -> Searches:
+    """What the four searches returned for one question, as rows of the snapshot."""
     answer_type = terms.answer_type
-    dense_sentence: dict[int, float] = {}
+    dense_sentences: list[tuple[int, float]] = []
     for position, hit in enumerate(sentence_hits):
         row = snapshot.sentence_row.get(hit.record_id)
         if row is not None and (
-            position < DENSE_SENTENCES
+            position < policy.DENSE_SENTENCES
             or (
                 answer_type
-                and hit.similarity >= WEAK_SIMILARITY  # on topic, not just any date
+                and hit.similarity >= policy.TYPED_MIN_SIMILARITY  # on topic, not just any date
                 and has_answer_type(answer_type, snapshot.sentences[row].text)
             )
         ):
-            dense_sentence[row] = hit.similarity
-    dense_paragraph = {
-        snapshot.paragraph_row[h.record_id]: h.similarity
+            dense_sentences.append((row, hit.similarity))
+    dense_paragraphs = [
+        (snapshot.paragraph_row[h.record_id], h.similarity)
         for h in paragraph_hits
         if h.record_id in snapshot.paragraph_row
-    }
-    lexical_query = terms.topic_query
-    lexical_sentence = {
-        hit.row: hit.score
-        for hit in snapshot.sentence_lexical.search(lexical_query, LEXICAL_SENTENCES)
-    }
-    lexical_paragraph = {
-        hit.row: hit.score
-        for hit in snapshot.paragraph_lexical.search(lexical_query, LEXICAL_PARAGRAPHS)
-    }
-    # Rows not returned by a search score no better than the weakest row that was.
-    sentence_floor = min((hit.similarity for hit in sentence_hits[:DENSE_SENTENCES]), default=0.0)
-    paragraph_floor = min(dense_paragraph.values(), default=0.0)
-    candidates = set(dense_sentence) | set(lexical_sentence)
-    for paragraph in (*dense_paragraph, *lexical_paragraph):
-        candidates.update(snapshot.sentences_of.get(paragraph, ()))
+    ]
+    query = terms.topic_query
+    lexical_sentences = snapshot.sentence_lexical.search(query, policy.LEXICAL_SENTENCES)
+    lexical_paragraphs = snapshot.paragraph_lexical.search(query, policy.LEXICAL_PARAGRAPHS)
+    words = " ".join((question, *terms.expansions))
+    words_sentences = snapshot.sentence_lexical.search(words, policy.LEXICAL_SENTENCES)
+    words_paragraphs = snapshot.paragraph_lexical.search(words, policy.LEXICAL_PARAGRAPHS)
+    return Searches(
+        dense_sentence=Hits.from_ranked(dense_sentences),
+        dense_paragraph=Hits.from_ranked(dense_paragraphs),
+        lexical_sentence=_lexical_hits(lexical_sentences),
+        lexical_paragraph=_lexical_hits(lexical_paragraphs),
+        words_sentence=_lexical_hits(words_sentences),
+        words_paragraph=_lexical_hits(words_paragraphs),
+        query=snapshot.sentence_lexical.analyze(query),
+        paragraph_query=snapshot.paragraph_lexical.analyze(query),
+        wants_answer_type=bool(answer_type),
+        wants_speaker=bool(terms.speaker_tokens),
+        coverage=terms.coverage,
+        missing_name=bool(terms.missing_names),
+        missing_name_share=len(terms.missing_names) / max(1, len(terms.key_terms)),
+        asks_statement=terms.asks_statement,
+        document_support=_document_support(snapshot, dict(dense_paragraphs)),
+    )
 
-    support = _document_support(snapshot, dense_paragraph)
-    wanted_speakers = set(terms.speaker_tokens)
-    evidence: dict[int, Evidence] = {}
-    for row in candidates:
-        paragraph = snapshot.paragraph_row_of[row]
-        evidence[row] = Evidence(
-            dense_sentence=dense_sentence.get(row, sentence_floor),
-            dense_paragraph=dense_paragraph.get(paragraph, paragraph_floor),
-            lexical_sentence=lexical_sentence.get(row, 0.0),
-            lexical_paragraph=lexical_paragraph.get(paragraph, 0.0),
-            speaker=bool(wanted_speakers & snapshot.speaker_tokens_of[row]),
-            wants_speaker=bool(wanted_speakers),
-            document_support=support.get(snapshot.sentences[row].doc_id, 0.0),
-            answer_type=bool(answer_type)
-            and has_answer_type(answer_type or "", snapshot.sentences[row].text),
-            wants_answer_type=bool(answer_type),
-        )
-    return rank(evidence)
+
+def _lexical_hits(hits: Sequence[LexicalHit]) -> Hits:
+    return Hits.from_ranked([(h.row, h.score) for h in hits], [h.raw for h in hits])
+
+
+def _corpus_view(snapshot: Snapshot, terms: QueryTerms) -> CorpusView:
+    answer_type = terms.answer_type
+    wanted = frozenset(terms.speaker_tokens)
+    texts = snapshot.sentence_texts
+    return CorpusView(
+        paragraph_row_of=snapshot.paragraph_row_of,
+        sentences_of=snapshot.sentences_of,
+        doc_of_paragraph=snapshot.doc_of_paragraph,
+        sentence_tokens=snapshot.sentence_lexical.tokens,
+        paragraph_tokens=snapshot.paragraph_lexical.tokens,
+        title_stems=snapshot.title_stems,
+        has_answer_type=lambda row: bool(answer_type)
+        and has_answer_type(answer_type or "", texts[row]),
+        credits_speaker=lambda row: bool(wanted & snapshot.speaker_tokens_of[row]),
+    )
 
 
 def _document_support(snapshot: Snapshot, dense_paragraph: dict[int, float]) -> dict[str, float]:
@@ -431,7 +438,7 @@ def _compose(snapshot: Snapshot, question: str, ranked: list[Ranked]) -> Answer:
         ranked, texts=snapshot.sentence_texts, paragraph_of=snapshot.paragraph_row_of
     )
     citations = tuple(
-        _citation(snapshot, n, choice.row, choice.score, choice.evidence.reason())
+        _citation(snapshot, n, choice.row, choice.score, choice.reason())
         for n, choice in enumerate(chosen, start=1)
     )
     text = " ".join(f"{c.quote} [{c.n}]" for c in citations)

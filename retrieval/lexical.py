@@ -19,6 +19,7 @@ from typing import Any
 
 import bm25s
 import numpy as np
+import numpy.typing as npt
 import Stemmer
 from bm25s.stopwords import STOPWORDS_EN, STOPWORDS_EN_PLUS
 from bm25s.tokenization import Tokenizer
@@ -49,6 +50,17 @@ class LexicalHit:
 
     row: int
     score: float
+    raw: float = 0.0  # the BM25 score itself, only comparable within one query
+
+
+@dataclass(frozen=True, slots=True)
+class QueryTokens:
+    """A question's distinct stems in order, their token ids (-1 where the corpus lacks the
+    stem) and IDF weights (a stem the corpus lacks weighs most, see LexicalHit)."""
+
+    stems: tuple[str, ...]
+    ids: tuple[int, ...]
+    weights: tuple[float, ...]
 
 
 @lru_cache(maxsize=1)
@@ -101,6 +113,15 @@ class LexicalIndex:
         }
         self._unknown_idf = _idf(0, self.size)
         self._rare_idf = _idf(1, self.size)
+        # Every text's token ids in order (one flat array and offsets: a few bytes a word), for
+        # the term features that BM25's bag of words cannot see: bigrams and proximity.
+        lengths = np.fromiter((len(doc) for doc in corpus_ids), dtype=np.int64, count=self.size)
+        self._offsets = np.concatenate(([0], np.cumsum(lengths))).astype(np.int64)
+        self._flat = (
+            np.concatenate([np.asarray(doc, dtype=np.int32) for doc in corpus_ids])
+            if self.size and int(self._offsets[-1])
+            else np.zeros(0, dtype=np.int32)
+        )
 
     def search(self, query: str, k: int) -> list[LexicalHit]:
         """The ``k`` best rows for ``query`` (scores normalised, see LexicalHit), best first."""
@@ -123,10 +144,26 @@ class LexicalIndex:
         top = np.argpartition(-scores, count - 1)[:count] if count < self.size else np.arange(count)
         top = top[np.lexsort((top, -scores[top]))]  # best first, ties by row
         return [
-            LexicalHit(int(row), min(1.0, float(scores[row]) / norm))
+            LexicalHit(int(row), min(1.0, float(scores[row]) / norm), float(scores[row]))
             for row in top
             if scores[row] > 0
         ]
+
+    def analyze(self, query: str) -> QueryTokens:
+        """``query``'s words as this index tokenises them, in order, with their IDF weights."""
+        stems = [
+            stem(w) for w in WORD.findall(lexical_form(query).lower()) if w not in STOPWORDS_EN
+        ]
+        stems = list(dict.fromkeys(stems))
+        return QueryTokens(
+            stems=tuple(stems),
+            ids=tuple(self._token_ids.get(s, -1) for s in stems),
+            weights=tuple(self._idf.get(s, self._unknown_idf) for s in stems),
+        )
+
+    def tokens(self, row: int) -> npt.NDArray[np.int32]:
+        """Row ``row``'s token ids in text order (stopwords removed, stemmed)."""
+        return self._flat[self._offsets[row] : self._offsets[row + 1]]
 
     def knows(self, word: str) -> bool:
         """Whether the stem of ``word`` occurs anywhere in the indexed texts."""

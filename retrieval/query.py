@@ -57,6 +57,7 @@ class QueryTerms:
     expansions: tuple[str, ...]
     expanded: tuple[str, ...] = ()
     answer_type: str | None = None  # "time", "duration" or "quantity" (expected_answer_type)
+    asks_statement: bool = False  # "What did X say/warn/think...": asks what someone said
 
     @property
     def topic_query(self) -> str:
@@ -137,6 +138,7 @@ def analyze_question(
         expansions=tuple(expansions),
         expanded=tuple(expanded),
         answer_type=expected_answer_type(question),
+        asks_statement=asks_statement,
     )
 
 
