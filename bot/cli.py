@@ -219,6 +219,7 @@ def eval_command(file: Path, as_json: bool, store: Path | None, chroma_url: str 
         return
     click.echo(f"top-1 citation      {report.top1}/{report.answerable}")
     click.echo(f"phrase hit          {report.phrase_hits}/{report.answerable}")
+    click.echo(f"phrase in 1st quote {report.first_holds}/{report.answerable}")
     click.echo(f"abstained (unansw.) {report.abstained_correctly}/{report.unanswerable}")
     click.echo(f"false abstentions   {report.false_abstentions}/{report.answerable}")
     if report.failures:
