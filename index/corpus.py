@@ -48,6 +48,11 @@ SUPPORTED_SUFFIXES = TEXT_SUFFIXES + MARKDOWN_SUFFIXES + HTML_SUFFIXES + PDF_SUF
 BUNDLED_CORPUS_DIR = Path(__file__).parent / "data"
 # Files bigger than this are almost certainly not prose someone wants quoted in chat.
 MAX_FILE_BYTES = 20 * 1024 * 1024
+# Seconds between progress lines on a long build.
+PROGRESS_SECONDS = 5.0
+# A list item up to this long is quoted whole: split, "`--port` - Bind to this port." would be
+# cited without the "Default: 8000." that follows it.
+MAX_ITEM_QUOTE_CHARS = 400
 
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?\r?\n)---[ \t]*(?:\r?\n|\Z)", re.DOTALL)
 _ID_UNSAFE = re.compile(r"[^a-z0-9._-]+")
@@ -264,7 +269,10 @@ def _document(
     on_page: dict[int, int] = {}
     for block in parsed.blocks:
         number = len(paragraphs) + 1
-        texts = split_sentences(block.text, tick=tick)
+        if block.item and len(block.text) <= MAX_ITEM_QUOTE_CHARS:
+            texts = [block.text]
+        else:
+            texts = split_sentences(block.text, tick=tick)
         speakers = attribute_speakers(texts, speaker_context)
         pairs = zip(texts, speakers, strict=True)
         sentences = tuple(
@@ -303,9 +311,9 @@ class Progress:
     process manager still shows that it is alive.
     """
 
-    def __init__(self, report: ProgressCallback | None, interval: float = 5.0) -> None:
+    def __init__(self, report: ProgressCallback | None, interval: float | None = None) -> None:
         self._report = report
-        self._interval = interval
+        self._interval = PROGRESS_SECONDS if interval is None else interval
         self._last = time.monotonic()
 
     def maybe(self, message: Callable[[], str]) -> None:

@@ -16,11 +16,16 @@ SECTION_SEPARATOR = " › "
 
 @dataclass(frozen=True, slots=True)
 class Block:
-    """One paragraph of prose, the headings above it (outermost first), and its PDF page."""
+    """One paragraph of prose, the headings above it (outermost first), and its PDF page.
+
+    ``item`` marks a list item: in reference docs one is a unit ("`--port` - Bind to this
+    port. Default: 8000."), so a short one is quoted whole instead of sentence by sentence.
+    """
 
     text: str
     section: tuple[str, ...] = ()
     page: int = 0
+    item: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -89,12 +89,13 @@ def _walk(element: Any, section: list[tuple[int, str]]) -> Iterator[Block]:
     from bs4 import NavigableString, Tag
 
     inline: list[str] = []
+    item = getattr(element, "name", "") == "li"
 
     def flush() -> Iterator[Block]:
         text = _clean(" ".join(inline))
         inline.clear()
         if text:
-            yield Block(text, tuple(title for _, title in section))
+            yield Block(text, tuple(title for _, title in section), item=item)
 
     for child in element.children:
         if isinstance(child, NavigableString):

@@ -4,7 +4,8 @@ Parsed by markdown-it-py, so what is a heading, a list item, a code fence or a t
 CommonMark says, not a guess from the look of a line:
 
 * headings form the section path of the blocks below them;
-* each paragraph, list item paragraph and admonition body is a block; an admonition's own title
+* each paragraph, list item paragraph and admonition body is a block (a list item marked as
+  one, see ``Block.item``); an admonition's own title
   ("!!! warning "Only trust clients you trust"") is one too, its default title ("Note") is not;
 * code (fenced or indented) is never prose; a fence left open at the end of the file is treated
   as a mistake: the text after it is read as Markdown again, with a warning naming the line;
@@ -33,6 +34,12 @@ from index.formats.html_format import html_blocks
 _WHITESPACE = re.compile(r"\s+")
 _CONTENT_TAB = re.compile(r'^(\s*)===(\+?)\s+"([^"]*)"\s*$', re.MULTILINE)
 _TAB_TAG = "readout-tab"
+_CONTAINERS = frozenset(
+    {
+        "list_item_open", "list_item_close", "admonition_open", "admonition_close",
+        "blockquote_open", "blockquote_close",
+    }
+)  # fmt: skip
 
 
 @dataclass
@@ -62,10 +69,16 @@ def _read(body: str, state: _State, line_offset: int) -> None:
     source = _CONTENT_TAB.sub(lambda m: f'{m.group(1)}!!! {_TAB_TAG} "{m.group(3)}"', body)
     lines = source.splitlines()
     tokens = _parser().parse(source)
+    containers: list[str] = []  # open list items, admonitions and quotes, innermost last
     position = 0
     while position < len(tokens):
         token = tokens[position]
         kind = token.type
+        if kind in _CONTAINERS:
+            if token.nesting > 0:
+                containers.append(kind.removesuffix("_open"))
+            elif containers:
+                containers.pop()
         if kind == "heading_open":
             text = _inline_text(tokens[position + 1])
             level = int(token.tag[1:])
@@ -93,7 +106,8 @@ def _read(body: str, state: _State, line_offset: int) -> None:
         if kind == "inline" and tokens[position - 1].type == "paragraph_open":
             text = _inline_text(token)
             if text:
-                state.blocks.append(Block(text, _titles(state.section)))
+                item = bool(containers) and containers[-1] == "list_item"
+                state.blocks.append(Block(text, _titles(state.section), item=item))
         elif kind == "table_open":
             position = _table(tokens, position, state)
             continue

@@ -1,10 +1,12 @@
 """PDF files as blocks of prose, each knowing its page.
 
 Text comes from pypdf (pure Python). A PDF has no paragraphs, only lines placed on a page, so
-a paragraph ends at a blank line, or at a line that ends a sentence and stops well short of the
-page's usual line length (the last line of a paragraph). Words hyphenated across a line break
-are joined. The section of a page is the last outline (bookmark) entry starting on or before
-it; the title is the document's ``/Title`` metadata. Encrypted or unreadable files are
+a paragraph ends at a blank line or at a line that stops well short of the page's usual line
+length (the last line of a paragraph). A short line standing alone without a sentence end
+("Quarterly Results") is a heading: it names the section of what follows instead of being a
+paragraph. Words hyphenated across a line break are joined. The section path starts with the
+last outline (bookmark) entry starting on or before the page; the title is the document's
+``/Title`` metadata. Encrypted or unreadable files are
 :class:`PdfUnreadable`, which the caller reports as a skipped file.
 """
 
@@ -20,8 +22,10 @@ from index.formats import Block, Parsed
 
 log = logging.getLogger(__name__)
 
-# A line this much shorter than the page's longest, ending a sentence, ends its paragraph.
+# A line this much shorter than the page's longest ends its paragraph.
 SHORT_LINE_SHARE = 0.75
+# A paragraph of one short line, at most this many words and no sentence end, is a heading.
+HEADING_MAX_WORDS = 8
 _SENTENCE_END = re.compile(r"[.!?:…][\"'”’)]*$")
 _WHITESPACE = re.compile(r"\s+")
 
@@ -49,11 +53,22 @@ def read_pdf(data: bytes) -> Parsed:
         log.debug("pypdf could not read a file", exc_info=True)
         raise PdfUnreadable("cannot be read as a PDF") from exc
     blocks: list[Block] = []
-    section: tuple[str, ...] = ()
+    outline: tuple[str, ...] = ()
+    heading: tuple[str, ...] = ()
     for number, text in enumerate(pages, start=1):
-        section = sections.get(number, section)
-        blocks.extend(Block(paragraph, section, number) for paragraph in _paragraphs(text))
+        if number in sections:
+            outline, heading = sections[number], ()
+        for paragraph in _paragraphs(text):
+            if _is_heading(paragraph):
+                # The outline usually repeats the heading printed on the page.
+                heading = () if outline and outline[-1] == paragraph else (paragraph,)
+            else:
+                blocks.append(Block(paragraph, (*outline, *heading), number))
     return Parsed(blocks=tuple(blocks), title=title)
+
+
+def _is_heading(paragraph: str) -> bool:
+    return len(paragraph.split()) <= HEADING_MAX_WORDS and not _SENTENCE_END.search(paragraph)
 
 
 def _outline_pages(reader: Any) -> dict[int, tuple[str, ...]]:
@@ -90,7 +105,7 @@ def _paragraphs(page_text: str) -> Iterator[str]:
             yield from _flush(current)
             continue
         current.append(stripped)
-        if _SENTENCE_END.search(stripped) and len(stripped) < SHORT_LINE_SHARE * longest:
+        if len(stripped) < SHORT_LINE_SHARE * longest:
             yield from _flush(current)
     yield from _flush(current)
 
