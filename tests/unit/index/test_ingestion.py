@@ -130,7 +130,8 @@ def test_long_builds_report_progress_without_a_terminal(
     docs = tmp_path / "docs"
     docs.mkdir()
     for n in range(3):
-        text = " ".join(f"Sentence {i} of file {n}." for i in range(300))
+        # Each sentence has a word of its own, so the build's self-test finds it by meaning.
+        text = " ".join(f"Sentence {i} names token{n}x{i}." for i in range(300))
         (docs / f"d{n}.txt").write_text(text + "\n", encoding="utf-8")
     lines: list[str] = []
     build_index(
