@@ -6,7 +6,7 @@
 # (index/model.py). The model is verified again every time it loads.
 #
 #   docker build -t readout .
-#   docker run --rm -v readout-data:/data readout index          # embedded store in /data
+#   docker run --rm -v readout-data:/data readout index --demo   # embedded store in /data
 #   docker run --rm -e READOUT_CHROMA_URL=http://chroma:8000 readout ask "..."
 #
 # See docs/deployment.md and compose.yaml.

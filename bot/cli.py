@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 DEFAULT_DEV_SET = Path(__file__).resolve().parents[2] / "shared" / "eval" / "dev.jsonl"
 EXIT_ERROR = 1
 EXIT_USAGE = 2
+UNDECODABLE_LINE = "this line is not valid UTF-8 text; it was skipped."
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 
@@ -90,18 +91,29 @@ def main() -> None:
 
 @main.command("index")
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--demo", is_flag=True, help="Index the bundled news article (the demo corpus).")
 @store_options
-def index_command(paths: tuple[Path, ...], store: Path | None, chroma_url: str | None) -> None:
-    """Index .txt/.md files or folders (default: the bundled article).
+def index_command(
+    paths: tuple[Path, ...], demo: bool, store: Path | None, chroma_url: str | None
+) -> None:
+    """Index files or folders of .txt, .md, .html and .pdf.
 
-    Re-running is incremental: unchanged files are not embedded again, and the index then
-    holds exactly the documents under PATHS.
+    Without PATHS, re-indexes the paths the current index was built from. Re-running is
+    incremental: unchanged files are not embedded again, and the index then holds exactly the
+    documents under PATHS. Document ids are paths relative to the folder given, without the
+    extension (advanced/timeouts).
     """
     with friendly_errors():
         settings = load_settings(store, chroma_url)
-        report = runtime.build(settings, paths, show_progress=sys.stderr.isatty())
+        report = runtime.build(
+            settings, paths, demo=demo, progress=lambda line: click.echo(line, err=True)
+        )
     for skip in report.skipped:
         click.echo(f"warning: skipped {skip.path}: {skip.reason}", err=True)
+    for warning in report.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    if report.repaired:
+        click.echo("The previous index was damaged; every document was embedded again.", err=True)
     if not report.changed:
         click.echo(f"Index v{report.version} is up to date: nothing to embed.")
         return
@@ -156,13 +168,21 @@ def ask_command(
                 else:
                     click.echo(render_answer(answer))
                 return
-            for line in sys.stdin:
+            # Bytes, not text: a line that is not UTF-8 gets its error and the batch goes on.
+            for raw in sys.stdin.buffer:
+                try:
+                    line = raw.decode("utf-8")
+                except UnicodeDecodeError:
+                    shown = raw.decode("utf-8", errors="replace").strip()[:200]
+                    click.echo(json.dumps({"question": shown, "error": UNDECODABLE_LINE}))
+                    continue
                 if not line.strip():
                     continue
                 try:
                     answer = ask_logged(engine, line, questions, asker)
                 except QuestionError as exc:
-                    click.echo(json.dumps({"question": line.strip()[:200], "error": str(exc)}))
+                    error = {"question": line.strip()[:200], "error": str(exc)}
+                    click.echo(json.dumps(error, ensure_ascii=False))
                     continue
                 click.echo(json.dumps(answer.to_json(), ensure_ascii=False), nl=True)
                 sys.stdout.flush()
@@ -219,6 +239,7 @@ def eval_command(file: Path, as_json: bool, store: Path | None, chroma_url: str 
         return
     click.echo(f"top-1 citation      {report.top1}/{report.answerable}")
     click.echo(f"phrase hit          {report.phrase_hits}/{report.answerable}")
+    click.echo(f"phrase in 1st quote {report.first_holds}/{report.answerable}")
     click.echo(f"abstained (unansw.) {report.abstained_correctly}/{report.unanswerable}")
     click.echo(f"false abstentions   {report.false_abstentions}/{report.answerable}")
     if report.failures:

@@ -3,8 +3,9 @@
 Three parts, each checked on its own so one report shows everything that is wrong:
 
 * ``store``: the embedded folder opens, or the Chroma server answers a heartbeat in time;
-* ``index``: an index has been published, its collections are there, and it was built with
-  the configured model;
+* ``index``: an index has been published, its collections are there, it was built with
+  the configured model, and its counts, probe vectors and checksum are what the build recorded
+  (``index.integrity``: a deleted or truncated vector segment fails here);
 * ``model``: the configured model's files verify, and (unless ``load_model=False``) it is
   loaded and encodes a probe sentence.
 
@@ -22,8 +23,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.settings import Settings
+from index import integrity
 from index.embedder import Embedder
-from index.errors import IndexMismatch, IndexMissing, ReadoutError
+from index.errors import IndexMismatch, IndexMissing, ReadoutError, StoreCorrupt
 from index.store import ChromaStore
 
 log = logging.getLogger(__name__)
@@ -121,6 +123,8 @@ def _check_store(store: ChromaStore) -> Check:
 
 
 def _check_index(store: ChromaStore, model_id: str | None) -> Check:
+    from bot.runtime import repair_message
+
     details: dict[str, Any] = {}
     try:
         pointer = store.pointer()
@@ -139,6 +143,10 @@ def _check_index(store: ChromaStore, model_id: str | None) -> Check:
                 f"the index was built with {pointer.model_id}, but readout is configured with "
                 f"{model_id}. Rebuild it with `readout index`."
             )
+        details["integrity"] = "checked" if pointer.integrity else "not recorded"
+        problems = integrity.check(store, pointer)
+        if problems:
+            raise StoreCorrupt(repair_message(store.location, pointer.version, problems))
     except ReadoutError as exc:
         return Check(False, details, str(exc))
     except Exception as exc:

@@ -186,7 +186,8 @@ def _citation_fields(citation: Citation) -> list[tuple[str, str]]:
 
 
 def _citation_heading(citation: Citation) -> str:
-    return f"[{citation.n}] ¶{citation.paragraph} · {_escape(citation.title)}"
+    section = f" › {_escape(citation.section)}" if citation.section else ""
+    return f"[{citation.n}] {citation.where} · {_escape(citation.title)}{section}"
 
 
 def _highlighted_paragraph(citation: Citation) -> str:

@@ -79,7 +79,9 @@ def render_sources(answer: Answer) -> tuple[SlackMessage, ...]:
     """The "Show sources" view: each citation's full paragraph, its score and why it was chosen."""
     blocks: list[Block] = [_context(f"*Sources for:* {escape(answer.question)}")]
     for c in answer.citations:
-        title = _linked(c.link, f"{c.title} ¶{c.paragraph}")
+        title = _linked(c.link, f"{c.title} {c.where}")
+        if c.section:
+            title += f" › {escape(c.section)}"
         header = f"*[{c.n}]* {title} · `{escape(c.ref)}` · score {c.score:.2f}"
         if c.reason:
             header += f"\n_Why:_ {escape(c.reason)}"
@@ -137,7 +139,8 @@ def _button(label: str, action_id: str, answer_id: str) -> Block:
 def _citation_line(citation: Citation) -> str:
     title = _linked(citation.link, citation.title)
     quote = escape(_preview(citation.quote, QUOTE_PREVIEW_CHARS))
-    return f"*[{citation.n}]* ¶{citation.paragraph} · {title}\n“{quote}”"
+    section = f" › {escape(citation.section)}" if citation.section else ""
+    return f"*[{citation.n}]* {citation.where} · {title}{section}\n“{quote}”"
 
 
 def _linked(url: str, label: str) -> str:

@@ -25,7 +25,8 @@ def render_citations(citations: Sequence[Citation]) -> str:
     blocks = []
     for c in citations:
         quote = textwrap.fill(c.quote, WIDTH, initial_indent=f"[{c.n}] ", subsequent_indent="    ")
-        blocks.append(f"{quote}\n    — {c.title}, ¶{c.paragraph} ({c.doc}:{c.paragraph})")
+        section = f" › {c.section}" if c.section else ""
+        blocks.append(f"{quote}\n    — {c.title}{section}, {c.where} ({c.doc}:{c.paragraph})")
     return "\n".join(blocks)
 
 
@@ -37,8 +38,9 @@ def render_paragraph(doc_id: str, title: str, paragraph: Paragraph) -> str:
 
 
 def _source_line(citation: Citation) -> str:
+    section = f" › {citation.section}" if citation.section else ""
     line = (
-        f"  [{citation.n}] {citation.title} ¶{citation.paragraph} "
+        f"  [{citation.n}] {citation.title}{section} {citation.where} "
         f"({citation.doc}:{citation.paragraph}) · score {citation.score:.2f}"
     )
     if citation.link:

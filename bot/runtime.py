@@ -18,10 +18,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from bot.settings import Settings
+from index import integrity
 from index.build import BuildReport, build_index
-from index.corpus import BUNDLED_CORPUS_DIR
+from index.corpus import BUNDLED_CORPUS_DIR, ProgressCallback
 from index.embedder import SentenceTransformerEmbedder
-from index.errors import IndexLocked
+from index.errors import CorpusError, IndexLocked, StoreCorrupt
 from index.lock import FileWriterLock, ServerWriterLock, WriterLock
 from index.store import ChromaStore
 from retrieval.engine import Engine
@@ -61,24 +62,64 @@ def build(
     settings: Settings,
     paths: Sequence[Path],
     *,
+    demo: bool = False,
     store: ChromaStore | None = None,
     embedder: SentenceTransformerEmbedder | None = None,
-    show_progress: bool = False,
+    progress: ProgressCallback | None = None,
 ) -> BuildReport:
-    """Index ``paths`` (the bundled article when empty) into the configured store.
+    """Index ``paths`` into the configured store: with ``demo`` the bundled article, and with
+    neither the paths the live index was built from (a re-index, also the repair command).
 
     The version readers used until now is kept until the next build, so questions already
     under way when the pointer flips finish on it.
     """
     if store is None:
         store = open_store(settings, timeout=max(BUILD_TIMEOUT_SECONDS, settings.chroma_timeout))
+    targets = [*paths, *([BUNDLED_CORPUS_DIR] if demo else [])]
+    if not targets:
+        targets = [Path(p) for p in recorded_paths(store)]
     return build_index(
-        list(paths) or [BUNDLED_CORPUS_DIR],
+        targets,
         embedder=embedder or open_embedder(settings),
         store=store,
-        show_progress=show_progress,
+        progress=progress,
         lock=writer_lock(settings, store),
         keep_previous=True,
+    )
+
+
+def recorded_paths(store: ChromaStore) -> tuple[str, ...]:
+    """The paths the live index was built from; a CorpusError saying what to run if none."""
+    pointer = store.pointer()
+    if pointer is None:
+        raise CorpusError(
+            f"there is no index in {store.location} yet: name what to index "
+            "(readout index PATH ...), or run `readout index --demo` for the bundled article."
+        )
+    if not pointer.paths:
+        raise CorpusError(
+            f"the index in {store.location} does not record which paths it was built from "
+            "(an older readout built it): run `readout index PATH ...` once; after that a "
+            "bare `readout index` re-indexes them."
+        )
+    return pointer.paths
+
+
+def verify_index(store: ChromaStore) -> None:
+    """StoreCorrupt, naming the repair command, if the live index fails its integrity check."""
+    pointer = store.pointer()
+    if pointer is None:
+        return
+    problems = integrity.check(store, pointer)
+    if problems:
+        raise StoreCorrupt(repair_message(store.location, pointer.version, problems))
+
+
+def repair_message(location: str, version: int, problems: Sequence[str]) -> str:
+    """One line: what is wrong with index ``version`` and the command that rebuilds it."""
+    return (
+        f"the index at {location} (v{version}) is damaged: {'; '.join(problems)}. "
+        "Repair it with `readout index`, which reads the same paths again and re-embeds them."
     )
 
 
@@ -105,11 +146,13 @@ def open_engine(
             "(run `readout index PATH` to index your own documents)."
         )
         try:
-            build(settings, [], store=store, embedder=embedder)
+            build(settings, [], demo=True, store=store, embedder=embedder)
         except IndexLocked:
             # Another process (a replica starting at the same time) is building it; the
             # engine picks the index up on the first question after it is published.
             announce("Another process is building the index; answers start once it is done.")
+    else:
+        verify_index(store)  # a damaged store must not answer with quietly worse scores
     return Engine(store, embedder)
 
 

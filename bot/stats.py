@@ -125,7 +125,13 @@ def parse_since(text: str, now: float) -> float | None:
         return None
     match = _AGE.match(value)
     if match:
-        return now - int(match[1]) * _UNITS[match[2]]
+        seconds = int(match[1]) * _UNITS[match[2]]
+        if seconds > now:  # before 1970: no log reaches that far, and dates would overflow
+            raise ConfigError(
+                f"--since {text.strip()} reaches back before 1970; use --since all for "
+                "the whole log"
+            )
+        return now - seconds
     try:
         day = datetime.strptime(value, "%Y-%m-%d").replace(tzinfo=UTC)
     except ValueError:

@@ -8,6 +8,12 @@ older versions dropped. Sentences are embedded one by one; a paragraph's vector 
 normalised mean of its sentences' vectors, so every text is encoded exactly once and long
 paragraphs are not truncated by the model's 256-token window.
 
+A build that finds nothing to index raises :class:`CorpusError` before taking the lock, so the
+live version is never replaced by an empty one. A live version that fails its integrity check
+(``index.integrity``) is not copied from: everything is embedded again, which is how
+`readout index` repairs a damaged store. Long builds report progress through ``progress``, one
+line every few seconds.
+
 Only one build writes at a time (``index.lock``): a file lock beside an embedded store, a lease
 on a Chroma server. With ``keep_previous`` the version that was live until now survives until
 the next build, so a reader that read the old pointer a moment before the flip can still finish
@@ -19,14 +25,16 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from index.corpus import Document, Skipped, load_documents
+from index import integrity
+from index.corpus import Document, Progress, ProgressCallback, Skipped, load_documents
 from index.embedder import Embedder
-from index.errors import StoreCorrupt
+from index.errors import CorpusError, ReadoutError, StoreCorrupt
 from index.lock import LOCK_FILE_NAME, FileWriterLock, NoLock, ServerWriterLock, WriterLock
-from index.store import ChromaStore
+from index.store import ChromaStore, IndexPointer
 
 if TYPE_CHECKING:
     import numpy as np
@@ -35,6 +43,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 __all__ = ["LOCK_FILE_NAME", "BuildReport", "build_index", "paragraph_means", "writer_lock_for"]
+
+# Sentences encoded per model call: small enough that progress is reported every few seconds.
+ENCODE_CHUNK = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +60,8 @@ class BuildReport:
     skipped: tuple[Skipped, ...]
     paragraphs: int
     sentences: int
+    warnings: tuple[str, ...] = ()  # "path: what was odd", e.g. an unclosed code fence
+    repaired: bool = False  # the live version failed its integrity check and was rebuilt
 
 
 def build_index(
@@ -60,21 +73,56 @@ def build_index(
     lock_dir: Path | None = None,
     lock: WriterLock | None = None,
     keep_previous: bool = False,
+    progress: ProgressCallback | None = None,
 ) -> BuildReport:
     """Make the store's live index mirror exactly the documents under ``paths``.
 
     The writer lock is ``lock`` if given, else :func:`writer_lock_for` ``(store, lock_dir)``.
     With ``keep_previous`` the version live before this build is dropped by the next build
-    instead of this one.
+    instead of this one. Nothing to index is a :class:`CorpusError` naming what was skipped,
+    and the live version stays. ``progress`` gets a status line every few seconds
+    (``show_progress`` without it prints them to stderr).
     """
-    documents, skipped = load_documents(paths)
-    for skip in skipped:
-        log.warning("skipped %s: %s", skip.path, skip.reason)
+    if progress is None and show_progress:
+        progress = _print_to_stderr
+    documents, skipped = load_documents(paths, progress=progress)
+    for skip in skipped:  # the CLI shows these to the user; the log keeps a record
+        log.info("skipped %s: %s", skip.path, skip.reason)
+    if not documents:
+        raise CorpusError(_nothing_to_index(paths, skipped))
     writer = lock if lock is not None else writer_lock_for(store, lock_dir)
     with writer:
         return _build(
-            documents, tuple(skipped), embedder, store, show_progress, writer, keep_previous
+            documents,
+            tuple(skipped),
+            embedder,
+            store,
+            Progress(progress),
+            writer,
+            keep_previous,
+            tuple(str(Path(p).resolve()) for p in paths),
         )
+
+
+def _print_to_stderr(message: str) -> None:
+    import sys
+
+    print(message, file=sys.stderr, flush=True)
+
+
+def _nothing_to_index(paths: Sequence[Path], skipped: Sequence[Skipped]) -> str:
+    where = ", ".join(str(p) for p in paths)
+    if not skipped:
+        return (
+            f"nothing to index in {where}: no .txt, .md, .html or .pdf files. "
+            "The current index is unchanged."
+        )
+    shown = "; ".join(f"{s.path} {s.reason}" for s in skipped[:5])
+    more = f" and {len(skipped) - 5} more" if len(skipped) > 5 else ""
+    return (
+        f"nothing to index in {where}: every file was skipped ({shown}{more}). "
+        "The current index is unchanged."
+    )
 
 
 def writer_lock_for(store: ChromaStore, lock_dir: Path | None = None) -> WriterLock:
@@ -91,26 +139,42 @@ def _build(
     skipped: tuple[Skipped, ...],
     embedder: Embedder,
     store: ChromaStore,
-    show_progress: bool,
+    progress: Progress,
     lock: WriterLock,
     keep_previous: bool,
+    paths: tuple[str, ...],
 ) -> BuildReport:
     live = store.pointer()
     previous = {}
+    damaged = False
+    warnings = tuple(f"{d.source}: {w}" for d in documents for w in d.warnings)
     if live is not None and live.model_id == embedder.model_id:
-        previous = {record.doc_id: record.content_hash for record in store.documents(live.version)}
+        problems = _live_problems(store, live)
+        if problems:
+            damaged = True
+            log.warning("index v%d is damaged (%s): embedding everything again", live.version,
+                        "; ".join(problems))  # fmt: skip
+        else:
+            previous = {r.doc_id: r.content_hash for r in store.documents(live.version)}
     wanted = {d.doc_id: d.content_hash for d in documents}
     paragraphs = sum(len(d.paragraphs) for d in documents)
     sentences = sum(len(p.sentences) for d in documents for p in d.paragraphs)
 
     existing = store.versions()
-    if live is not None and previous == wanted and live.model_id == embedder.model_id:
+    if (
+        live is not None
+        and previous == wanted
+        and live.model_id == embedder.model_id
+        and live.paths == paths
+    ):
         log.info("index v%d is up to date (%d documents)", live.version, len(documents))
         # Versions above the live one are leftovers of a killed build (we hold the lock).
         for leftover in (v for v in existing if v > live.version):
             log.info("dropping v%d, left by an interrupted build", leftover)
             store.drop_version(leftover)
-        return BuildReport(live.version, False, (), (), (), skipped, paragraphs, sentences)
+        return BuildReport(
+            live.version, False, (), (), (), skipped, paragraphs, sentences, warnings
+        )
 
     version = max([*existing, live.version if live else 0]) + 1
     unchanged = [d for d in documents if previous.get(d.doc_id) == d.content_hash]
@@ -119,11 +183,24 @@ def _build(
     if live is not None:
         for document in unchanged:
             store.copy_document(live.version, version, document.doc_id)
-    _embed_into(store, version, to_embed, embedder, show_progress)
+    _embed_into(store, version, to_embed, embedder, progress)
     _self_test(store, version, documents, embedder)
+    record = integrity.record(
+        store,
+        version,
+        {"sentences": sentences, "paragraphs": paragraphs, "documents": len(documents)},
+        {
+            "sentences": integrity.pick_probes(
+                [s.sentence_id for d in documents for p in d.paragraphs for s in p.sentences]
+            ),
+            "paragraphs": integrity.pick_probes(
+                [p.paragraph_id for d in documents for p in d.paragraphs]
+            ),
+        },
+    )
 
     lock.verify()  # a writer that lost its lease must not flip the pointer
-    store.publish(version, embedder.model_id, len(documents))
+    store.publish(version, embedder.model_id, len(documents), paths=paths, integrity=record)
     keep = {version, live.version} if keep_previous and live is not None else {version}
     for old in existing:
         if old not in keep:
@@ -142,7 +219,16 @@ def _build(
         skipped=skipped,
         paragraphs=paragraphs,
         sentences=sentences,
+        warnings=warnings,
+        repaired=damaged,
     )
+
+
+def _live_problems(store: ChromaStore, live: IndexPointer) -> list[str]:
+    try:
+        return integrity.check(store, live)
+    except ReadoutError as exc:
+        return [str(exc)]
 
 
 def _embed_into(
@@ -150,12 +236,25 @@ def _embed_into(
     version: int,
     documents: list[Document],
     embedder: Embedder,
-    show_progress: bool,
+    progress: Progress,
 ) -> None:
+    import numpy as np
+
     texts = [s.text for d in documents for p in d.paragraphs for s in p.sentences]
     if not texts:
         return
-    vectors = embedder.encode(texts, show_progress=show_progress)
+    # Encoded in chunks so a long build says how far it is, terminal or not.
+    chunks = []
+    for start in range(0, len(texts), ENCODE_CHUNK):
+        chunks.append(embedder.encode(texts[start : start + ENCODE_CHUNK]))
+        done = min(len(texts), start + ENCODE_CHUNK)
+        progress.maybe(
+            partial(
+                "embedding: {:,} of {:,} sentences ({}%)".format,
+                done, len(texts), 100 * done // len(texts),
+            )  # fmt: skip
+        )
+    vectors = np.concatenate(chunks) if len(chunks) > 1 else chunks[0]
     offset = 0
     for document in documents:
         counts = [len(p.sentences) for p in document.paragraphs]

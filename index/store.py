@@ -25,6 +25,7 @@ several processes creating the same marker at once exactly one succeeds (see ``i
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import threading
@@ -67,6 +68,8 @@ class IndexPointer:
     model_id: str
     built_at: float
     documents: int
+    paths: tuple[str, ...] = ()  # what the build indexed, re-indexed by a bare `readout index`
+    integrity: str = ""  # JSON written by index.integrity; "" for indexes built before it
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,11 +257,17 @@ class ChromaStore:
         if not got["ids"]:
             return None
         meta = got["metadatas"][0]
+        try:
+            paths = tuple(str(p) for p in json.loads(str(meta.get("paths") or "[]")))
+        except (ValueError, TypeError):
+            paths = ()
         return IndexPointer(
             version=int(meta["version"]),
             model_id=str(meta["model"]),
             built_at=float(meta["built_at"]),
             documents=int(meta.get("documents", 0)),
+            paths=paths,
+            integrity=str(meta.get("integrity") or ""),
         )
 
     @_guard
@@ -286,6 +295,8 @@ class ChromaStore:
                 number=int(meta["paragraph"]),
                 text=text,
                 heading=str(meta.get("heading", "")),
+                page=int(meta.get("page", 0)),
+                page_paragraph=int(meta.get("page_paragraph", 0)),
             )
             for _, text, meta in self._scan(self._name(version, "paragraphs"))
         ]
@@ -410,7 +421,13 @@ class ChromaStore:
             texts=[p.text for p in document.paragraphs],
             vectors=paragraph_vectors,
             metadatas=[
-                {"doc": p.doc_id, "paragraph": p.number, "heading": p.heading}
+                {
+                    "doc": p.doc_id,
+                    "paragraph": p.number,
+                    "heading": p.heading,
+                    "page": p.page,
+                    "page_paragraph": p.page_paragraph,
+                }
                 for p in document.paragraphs
             ],
         )
@@ -445,8 +462,34 @@ class ChromaStore:
         return int(self._client.get_collection(self._name(version, kind)).count())
 
     @_guard
-    def publish(self, version: int, model_id: str, documents: int) -> None:
-        """Point readers at ``version``: one single-record upsert, so the switch is atomic."""
+    def records(self, version: int, kind: str, ids: Sequence[str]) -> list[tuple[str, str, Any]]:
+        """(id, text, vector) of the given records of a kind, in the order asked; a record
+        that is missing is left out. Reads the vector segment, so damage to it shows here."""
+        got = self._client.get_collection(self._name(version, kind)).get(
+            ids=list(ids), include=["documents", "embeddings"]
+        )
+        found = {
+            record_id: (record_id, text, vector)
+            for record_id, text, vector in zip(
+                got["ids"], got["documents"], got["embeddings"], strict=True
+            )
+        }
+        return [found[record_id] for record_id in ids if record_id in found]
+
+    @_guard
+    def publish(
+        self,
+        version: int,
+        model_id: str,
+        documents: int,
+        *,
+        paths: Sequence[str] = (),
+        integrity: str = "",
+    ) -> None:
+        """Point readers at ``version``: one single-record upsert, so the switch is atomic.
+
+        ``paths`` (what was indexed) and ``integrity`` (``index.integrity``'s record) travel
+        with the pointer, so they always describe the live version."""
         collection = self._pointer_collection(create=True)
         assert collection is not None
         collection.upsert(
@@ -459,6 +502,8 @@ class ChromaStore:
                     "model": model_id,
                     "built_at": time.time(),
                     "documents": documents,
+                    "paths": json.dumps(list(paths)),
+                    "integrity": integrity,
                 }
             ],
         )

@@ -30,17 +30,30 @@ class Citation:
     url: str = ""
     context: str = ""
     reason: str = ""
+    section: str = ""  # the headings above the paragraph, outermost first ("Setup › Proxies")
+    page: int = 0  # a PDF's page, 0 for other documents
+    page_paragraph: int = 0  # the paragraph's place on that page
 
     @property
     def ref(self) -> str:
-        """``doc:¶N``, the human form of the citation."""
+        """``doc:¶N``, the human form of the citation (``show`` accepts it)."""
         return f"{self.doc}:¶{self.paragraph}"
 
     @property
+    def where(self) -> str:
+        """Where in the document: "p. 4, ¶2" in a PDF, else "¶12"."""
+        if self.page:
+            return f"p. {self.page}, ¶{self.page_paragraph}"
+        return f"¶{self.paragraph}"
+
+    @property
     def link(self) -> str:
-        """A text-fragment link straight to the quoted sentence, or "" without a url."""
+        """A link straight to the quote: the PDF page (``#page=4``), else a text fragment;
+        "" without a url."""
         if not self.url:
             return ""
+        if self.page:
+            return f"{self.url.split('#', 1)[0]}#page={self.page}"
         words = self.quote.split()
         if len(words) > 8:  # a start,end fragment stays short and still pins the sentence
             fragment = (
@@ -52,14 +65,19 @@ class Citation:
         return f"{base}#:~:text={fragment}"
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        body: dict[str, Any] = {
             "n": self.n,
             "doc": self.doc,
             "title": self.title,
             "paragraph": self.paragraph,
+            "section": self.section,
+            "url": self.link,
             "quote": self.quote,
             "score": round(self.score, 4),
         }
+        if self.page:
+            body["page"] = self.page
+        return body
 
 
 @dataclass(frozen=True, slots=True)

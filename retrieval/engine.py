@@ -43,6 +43,12 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_QUESTION_CHARS = 1000
+# Zero-width and other format characters, and controls other than whitespace: removed from a
+# question before anything else, so they neither count towards the limit nor make an
+# invisible question look like a real one.
+_INVISIBLE = re.compile(r"[\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u206f\ufeff\ufff9-\ufffb"
+                        r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")  # fmt: skip
+_UNDECODABLE = re.compile(r"[\ud800-\udfff]")
 
 
 class Store(Protocol):
@@ -169,6 +175,9 @@ class Engine:
         pointer = self._store.pointer()
         if pointer is None:
             raise IndexMissing("no index has been built yet. Run `readout index` first.")
+        if pointer.documents == 0:
+            # Published by an older readout from a folder with nothing in it.
+            raise IndexMissing("the index is empty. Run `readout index PATH` with your documents.")
         if pointer.model_id != self._embedder.model_id:
             raise IndexMismatch(
                 f"the index was built with {pointer.model_id}, but readout is configured "
@@ -335,8 +344,12 @@ class Engine:
 
 
 def validate_question(question: str) -> str:
-    """The question stripped, or :class:`QuestionError` if it is empty or too long."""
-    question = " ".join(question.split())
+    """The question with invisible characters removed and whitespace collapsed, or
+    :class:`QuestionError` if it is not text, empty or too long."""
+    if _UNDECODABLE.search(question):
+        # Bytes that were not UTF-8 arrive as lone surrogates (Python's surrogateescape).
+        raise QuestionError("the question is not valid UTF-8 text; retype it and ask again.")
+    question = " ".join(_INVISIBLE.sub("", question).split())
     if not question:
         raise QuestionError('ask a question, e.g. readout ask "What did Xi say about Taiwan?"')
     if len(question) > MAX_QUESTION_CHARS:
@@ -448,6 +461,7 @@ def _compose(snapshot: Snapshot, question: str, ranked: list[Ranked]) -> Answer:
 def _citation(snapshot: Snapshot, n: int, row: int, score: float, reason: str) -> Citation:
     sentence = snapshot.sentences[row]
     document = snapshot.documents.get(sentence.doc_id)
+    paragraph = snapshot.paragraph_of(row)
     return Citation(
         n=n,
         doc=sentence.doc_id,
@@ -457,8 +471,11 @@ def _citation(snapshot: Snapshot, n: int, row: int, score: float, reason: str) -
         quote=sentence.text,
         score=score,
         url=document.url if document else "",
-        context=snapshot.paragraph_of(row).text,
+        context=paragraph.text,
         reason=reason,
+        section=paragraph.heading,
+        page=paragraph.page,
+        page_paragraph=paragraph.page_paragraph,
     )
 
 

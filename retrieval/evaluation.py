@@ -36,6 +36,7 @@ class EvalResult:
     answer: Answer
     top1: bool
     phrase: bool
+    first_holds: bool = False
 
     @property
     def passed(self) -> bool:
@@ -63,6 +64,12 @@ class EvalReport:
         return sum(r.top1 for r in self.results if r.case.answerable)
 
     @property
+    def first_holds(self) -> int:
+        """Answerable cases whose first citation quotes a gold phrase from the right document:
+        independent of paragraph numbering, so it compares parsers."""
+        return sum(r.first_holds for r in self.results if r.case.answerable)
+
+    @property
     def phrase_hits(self) -> int:
         return sum(r.phrase for r in self.results if r.case.answerable)
 
@@ -84,6 +91,7 @@ class EvalReport:
             "unanswerable": self.unanswerable,
             "top1": self.top1,
             "phrase_hits": self.phrase_hits,
+            "first_holds": self.first_holds,
             "abstained_correctly": self.abstained_correctly,
             "false_abstentions": self.false_abstentions,
             "failures": [
@@ -123,7 +131,7 @@ def parse_cases(lines: Iterable[str]) -> list[EvalCase]:
 
 def score_case(case: EvalCase, answer: Answer) -> EvalResult:
     """Top-1: the first citation's paragraph is a gold one. Phrase: the answer holds a gold
-    phrase (case-insensitive)."""
+    phrase (case-insensitive). First holds: the first citation's quote holds one."""
     first = answer.citations[0] if answer.citations else None
     top1 = (
         case.answerable
@@ -136,7 +144,13 @@ def score_case(case: EvalCase, answer: Answer) -> EvalResult:
         and not answer.abstained
         and any(p in answer.text.lower() for p in case.phrases)
     )
-    return EvalResult(case, answer, bool(top1), bool(phrase))
+    first_holds = (
+        case.answerable
+        and first is not None
+        and (not case.doc or first.doc == case.doc)
+        and any(p in first.quote.lower() for p in case.phrases)
+    )
+    return EvalResult(case, answer, bool(top1), bool(phrase), bool(first_holds))
 
 
 def evaluate(cases: Iterable[EvalCase], ask: Callable[[str], Answer]) -> EvalReport:

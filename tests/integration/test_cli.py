@@ -28,7 +28,9 @@ def test_json_contract_and_stdin_batch(readout_env: dict[str, str]) -> None:
     assert single.returncode == 0, single.stderr
     payload = json.loads(single.stdout)
     assert set(payload) == {"question", "answer", "abstained", "citations"}
-    assert set(payload["citations"][0]) == {"n", "doc", "title", "paragraph", "quote", "score"}
+    assert set(payload["citations"][0]) == {
+        "n", "doc", "title", "paragraph", "section", "url", "quote", "score"
+    }
     assert payload["citations"][0]["paragraph"] == 12 and payload["abstained"] is False
 
     batch = readout(
@@ -100,7 +102,7 @@ def test_quotes_show_and_corrupt_store(readout_env: dict[str, str], tmp_path: Pa
 
 
 def test_wrong_model_says_to_rebuild(readout_env: dict[str, str], tmp_path: Path) -> None:
-    built = readout(readout_env, "index")
+    built = readout(readout_env, "index", "--demo")
     assert built.returncode == 0, built.stderr
     other_model = tmp_path / "other-model"
     other_model.mkdir()

@@ -29,7 +29,7 @@ def test_a_second_writer_in_another_process_gets_index_locked(
     holder = ServerWriterLock(store, ttl=60)
     holder.acquire()
     try:
-        done = readout(server_env, "index")
+        done = readout(server_env, "index", "--demo")
         assert done.returncode == 1
         assert done.stderr.startswith(f"error: {BUSY}")
         assert f"held by {holder.owner}" in done.stderr
@@ -107,8 +107,8 @@ def test_an_embedded_store_has_one_writer_too(
     settings = Settings.from_env({"READOUT_STORE": str(tmp_path / "store")})
     with FileWriterLock(settings.store):
         with pytest.raises(IndexLocked, match=BUSY):
-            runtime.build(settings, [], embedder=real_embedder)
-    report = runtime.build(settings, [], embedder=real_embedder)
+            runtime.build(settings, [], demo=True, embedder=real_embedder)
+    report = runtime.build(settings, [], demo=True, embedder=real_embedder)
     assert report.version == 1
 
 

@@ -39,7 +39,7 @@ def _comparable(answer: dict[str, object]) -> dict[str, object]:
 def test_index_from_one_process_and_answer_from_another_as_embedded_does(
     chroma_server: ChromaServer, server_env: dict[str, str], article_engine: Engine
 ) -> None:
-    indexed = readout(server_env, "index")
+    indexed = readout(server_env, "index", "--demo")
     assert indexed.returncode == 0, indexed.stderr
     assert "Index v1: 14 paragraphs" in indexed.stdout
     assert not Path(server_env["READOUT_STORE"]).exists()  # nothing written locally

@@ -174,6 +174,12 @@ def test_a_bad_since_is_a_config_error() -> None:
         parse_since("last tuesday", MONDAY)
 
 
+def test_a_since_before_1970_is_a_config_error_not_an_overflow() -> None:
+    for huge in ("800000d", "9" * 40 + "w"):
+        with pytest.raises(ConfigError, match="before 1970"):
+            parse_since(huge, MONDAY)
+
+
 def test_percentile_is_nearest_rank() -> None:
     assert percentile([], 50) is None
     assert percentile([5.0], 95) == 5.0

@@ -110,15 +110,16 @@ def test_unusable_files_are_skipped_with_reasons(tmp_path: Path) -> None:
         "binary.txt": "looks binary",
         "empty.txt": "is empty",
         "latin1.txt": "is not UTF-8 text",
+        "ignored.pdf": "cannot be read as a PDF",
     }
 
 
-def test_document_ids_are_disambiguated_by_folder(tmp_path: Path) -> None:
+def test_document_ids_are_relative_paths_without_extension(tmp_path: Path) -> None:
     for folder in ("a", "b"):
         (tmp_path / folder).mkdir()
         (tmp_path / folder / "notes.txt").write_text("Some text.\n", encoding="utf-8")
     documents, _ = load_documents([tmp_path])
-    assert sorted(d.doc_id for d in documents) == ["a-notes", "b-notes"]
+    assert sorted(d.doc_id for d in documents) == ["a/notes", "b/notes"]
 
 
 def test_content_hash_changes_with_content() -> None:

@@ -23,11 +23,31 @@ def test_json_is_exactly_the_cli_contract() -> None:
                 "doc": "doc",
                 "title": "Title",
                 "paragraph": 12,
+                "section": "",
+                "url": "",
                 "quote": "Xi called it the first red line.",
                 "score": 0.8123,
             }
         ],
     }
+
+
+def test_json_citation_carries_section_url_and_pdf_page() -> None:
+    markdown = Citation(
+        n=1, doc="guide/setup", title="Setup", paragraph=3, sentence=1, quote="Run it now.",
+        score=0.5, url="https://example.com/setup", section="Setup › Proxies",
+    )  # fmt: skip
+    pdf = Citation(
+        n=2, doc="report", title="Report", paragraph=9, sentence=1, quote="Sales rose.",
+        score=0.5, url="file:///docs/report.pdf", page=4, page_paragraph=2,
+    )  # fmt: skip
+    answer = Answer("q?", "Run it now. [1] Sales rose. [2]", False, (markdown, pdf))
+    first, second = answer.to_json()["citations"]
+    assert first["section"] == "Setup › Proxies"
+    assert first["url"] == "https://example.com/setup#:~:text=Run%20it%20now."
+    assert "page" not in first
+    assert (second["page"], second["url"]) == (4, "file:///docs/report.pdf#page=4")
+    assert (pdf.where, markdown.where) == ("p. 4, ¶2", "¶3")
 
 
 def test_every_marker_needs_its_citation() -> None:

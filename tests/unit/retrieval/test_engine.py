@@ -110,6 +110,32 @@ def test_question_limits() -> None:
     assert validate_question("  a \n b ") == "a b"
 
 
+def test_invisible_characters_are_removed_before_the_length_check() -> None:
+    for invisible in ("\u200b\u200c\u200d", "\ufeff \u2060", "\x00\x07"):
+        with pytest.raises(QuestionError, match="ask a question"):
+            validate_question(invisible)
+    padded = "What did Xi say?" + "\u200b" * MAX_QUESTION_CHARS
+    assert validate_question(padded) == "What did Xi say?"
+    assert validate_question("Who\u200b is\u00ad Kirby?") == "Who is Kirby?"
+
+
+def test_undecodable_bytes_are_a_question_error() -> None:
+    with pytest.raises(QuestionError, match="UTF-8"):
+        validate_question(b"caf\xe9".decode("utf-8", errors="surrogateescape"))
+
+
+def test_an_empty_index_from_an_older_readout_is_an_error_not_a_crash(
+    tmp_path: Path, fake_embedder: FakeEmbedder
+) -> None:
+    store = ChromaStore.open_local(tmp_path / "store")
+    store.create_version(1)
+    store.publish(1, fake_embedder.model_id, 0)  # what `readout index empty/` used to publish
+    engine = Engine(store, fake_embedder)
+    for call in (lambda: engine.ask("Anything?"), lambda: engine.paragraph("1")):
+        with pytest.raises(IndexMissing, match="empty"):
+            call()
+
+
 def test_ask_many_encodes_once_and_keeps_order(engine: Engine, fake_embedder: FakeEmbedder) -> None:
     fake_embedder.calls.clear()
     results = engine.ask_many(
