@@ -224,7 +224,13 @@ def show_command(ref: str, store: Path | None, chroma_url: str | None) -> None:
 @store_options
 def eval_command(file: Path, as_json: bool, store: Path | None, chroma_url: str | None) -> None:
     """Score FILE.jsonl (the format of shared/eval/dev.jsonl) against the index."""
-    from retrieval.evaluation import evaluate, parse_cases
+    from retrieval.evaluation import (
+        breakdown,
+        compare_methods,
+        evaluate,
+        parse_cases,
+        question_word,
+    )
 
     with friendly_errors():
         try:
@@ -234,14 +240,36 @@ def eval_command(file: Path, as_json: bool, store: Path | None, chroma_url: str 
         cases = parse_cases(lines)
         engine = runtime.open_engine(load_settings(store, chroma_url), preload_model=True)
         report = evaluate(cases, engine.ask)
+        methods = compare_methods(cases, engine.rankings([c.question for c in cases]))
+    by_word = breakdown(report, lambda r: question_word(r.case.question))
+    by_doc = breakdown(report, lambda r: r.case.doc or "-")
     if as_json:
-        click.echo(json.dumps(report.to_json(), ensure_ascii=False))
+        payload = {
+            **report.to_json(),
+            "methods": {name: scores.to_json() for name, scores in methods.items()},
+            "by_question_word": by_word,
+            "by_document": by_doc,
+        }
+        click.echo(json.dumps(payload, ensure_ascii=False))
         return
     click.echo(f"top-1 citation      {report.top1}/{report.answerable}")
     click.echo(f"phrase hit          {report.phrase_hits}/{report.answerable}")
     click.echo(f"phrase in 1st quote {report.first_holds}/{report.answerable}")
     click.echo(f"abstained (unansw.) {report.abstained_correctly}/{report.unanswerable}")
     click.echo(f"false abstentions   {report.false_abstentions}/{report.answerable}")
+    click.echo("\nparagraph ranking (same index, same run; baselines never abstain)")
+    click.echo(f"  {'method':<8} {'top-1':>7} {'top-3':>7} {'MRR':>6}")
+    for name, scores in methods.items():
+        click.echo(
+            f"  {name:<8} {scores.top1:>3}/{scores.cases:<3} {scores.top3:>3}/{scores.cases:<3}"
+            f" {scores.mrr:6.3f}"
+        )
+    for title, groups in (("question word", by_word), ("document", by_doc)):
+        if len(groups) > 1:
+            click.echo(f"\nby {title}: top-1 / cases (abstained)")
+            for group, counts in groups.items():
+                top1, cases, abstained = counts["top1"], counts["cases"], counts["abstained"]
+                click.echo(f"  {group:<28} {top1:>3}/{cases:<3} ({abstained})")
     if report.failures:
         click.echo("\nfailures:")
     for result in report.failures:

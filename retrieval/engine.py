@@ -43,6 +43,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_QUESTION_CHARS = 1000
+# How many paragraphs each method of Engine.rankings lists (enough for top-3 and MRR@10).
+BASELINE_DEPTH = 10
 # Zero-width and other format characters, and controls other than whitespace: removed from a
 # question before anything else, so they neither count towards the limit nor make an
 # invisible question look like a real one.
@@ -119,6 +121,11 @@ class Snapshot:
                 for doc_id, d in documents.items()
             },
         )
+
+    def paragraph_ref(self, row: int) -> tuple[str, int]:
+        """(doc id, paragraph number) of paragraph row ``row``."""
+        paragraph = self.paragraphs[row]
+        return paragraph.doc_id, paragraph.number
 
     def paragraph_of(self, row: int) -> Paragraph:
         return self.paragraphs[self.paragraph_row_of[row]]
@@ -280,6 +287,50 @@ class Engine:
                 results[position] = Scored(question, terms, tuple(ranked), version)
         assert all(r is not None for r in results), "every question gets a result"
         return [r for r in results if r is not None]
+
+    def rankings(self, questions: Sequence[str]) -> list[dict[str, tuple[tuple[str, int], ...]]]:
+        """Per question, the paragraphs (doc, number) each method ranks first, best first:
+        readout's own order and three plain baselines over the same index, for ``readout eval``.
+
+        * ``bm25``: BM25 over paragraphs, the question's words (Snowball-stemmed, stopwords out);
+        * ``dense``: the question's cosine to each paragraph vector (the mean of its sentences');
+        * ``hybrid``: BM25 divided by its per-question maximum, plus 0.5 x the cosine.
+        """
+        snapshot = self.snapshot()
+        scored = self.score_many(questions)
+        vectors = self._embedder.encode(list(questions))
+        dense_hits = self._store.query(
+            snapshot.pointer.version, "paragraphs", vectors, BASELINE_DEPTH
+        )
+        out: list[dict[str, tuple[tuple[str, int], ...]]] = []
+        for question, result, hits in zip(questions, scored, dense_hits, strict=True):
+            ref = snapshot.paragraph_ref
+            own: dict[tuple[str, int], None] = {}
+            if not isinstance(result, QuestionError):
+                for ranked in result.ranked:
+                    own.setdefault(ref(snapshot.paragraph_row_of[ranked.row]), None)
+            lexical = snapshot.paragraph_lexical.search(question, BASELINE_DEPTH)
+            dense = {
+                snapshot.paragraph_row[h.record_id]: h.similarity
+                for h in hits
+                if h.record_id in snapshot.paragraph_row
+            }
+            top_raw = max((h.raw for h in lexical), default=0.0) or 1.0
+            floor = min(dense.values(), default=0.0)
+            hybrid = {row: 0.5 * cosine for row, cosine in dense.items()}
+            for h in lexical:
+                hybrid[h.row] = h.raw / top_raw + 0.5 * dense.get(h.row, floor)
+            out.append(
+                {
+                    "readout": tuple(own),
+                    "bm25": tuple(ref(h.row) for h in lexical),
+                    "dense": tuple(ref(row) for row in dense),
+                    "hybrid": tuple(
+                        ref(row) for row in sorted(hybrid, key=lambda r: (-hybrid[r], r))
+                    ),
+                }
+            )
+        return out
 
     def _expand_acronym(self, snapshot: Snapshot, acronym: str) -> str | None:
         """The corpus phrase an acronym stands for, if the model agrees it does (cached).

@@ -8,7 +8,8 @@ gold paragraphs belong to (without it, any document's paragraph number counts).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -156,3 +157,79 @@ def score_case(case: EvalCase, answer: Answer) -> EvalResult:
 def evaluate(cases: Iterable[EvalCase], ask: Callable[[str], Answer]) -> EvalReport:
     """Ask every case's question and score the answers."""
     return EvalReport(tuple(score_case(case, ask(case.question)) for case in cases))
+
+
+# -- comparisons: readout beside plain baselines, on the same index in the same run -----------
+_QUESTION_WORD = re.compile(
+    r"\b(how (?:many|much|long|far|old)|who|whom|whose|when|where|which|why|what|how)\b",
+    re.IGNORECASE,
+)
+
+
+def question_word(question: str) -> str:
+    """The question word a breakdown groups by ("how many", "who", ...; "other" if none)."""
+    match = _QUESTION_WORD.search(question)
+    return match.group(1).lower().replace("whom", "who") if match else "other"
+
+
+@dataclass(frozen=True, slots=True)
+class MethodScores:
+    """Paragraph-ranking quality of one method over the answerable cases."""
+
+    top1: int
+    top3: int
+    mrr: float
+    cases: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "top1": self.top1,
+            "top3": self.top3,
+            "mrr": round(self.mrr, 4),
+            "cases": self.cases,
+        }
+
+
+def _gold_rank(case: EvalCase, ranking: Sequence[tuple[str, int]]) -> int | None:
+    for position, (doc, number) in enumerate(ranking, start=1):
+        if number in case.paragraphs and (not case.doc or doc == case.doc):
+            return position
+    return None
+
+
+def compare_methods(
+    cases: Sequence[EvalCase], rankings: Sequence[Mapping[str, Sequence[tuple[str, int]]]]
+) -> dict[str, MethodScores]:
+    """Top-1, top-3 and MRR@10 of every method's paragraph ranking (answerable cases only).
+
+    These rank paragraphs and never abstain; readout's own row here is its candidate order
+    before abstention, so the baselines and readout are compared on ranking alone.
+    """
+    methods = list(rankings[0]) if rankings else []
+    scores: dict[str, MethodScores] = {}
+    for method in methods:
+        ranks = [
+            _gold_rank(case, ranking[method])
+            for case, ranking in zip(cases, rankings, strict=True)
+            if case.answerable
+        ]
+        scores[method] = MethodScores(
+            top1=sum(r == 1 for r in ranks),
+            top3=sum(r is not None and r <= 3 for r in ranks),
+            mrr=sum(1.0 / r for r in ranks if r) / max(1, len(ranks)),
+            cases=len(ranks),
+        )
+    return scores
+
+
+def breakdown(report: EvalReport, key: Callable[[EvalResult], str]) -> dict[str, dict[str, int]]:
+    """Answerable cases, readout's top-1 and its false abstentions, grouped by ``key``."""
+    groups: dict[str, dict[str, int]] = {}
+    for result in report.results:
+        if not result.case.answerable:
+            continue
+        group = groups.setdefault(key(result), {"cases": 0, "top1": 0, "abstained": 0})
+        group["cases"] += 1
+        group["top1"] += result.top1
+        group["abstained"] += result.answer.abstained
+    return dict(sorted(groups.items(), key=lambda item: -item[1]["cases"]))
