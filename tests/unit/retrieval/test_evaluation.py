@@ -55,3 +55,32 @@ def test_report_counts() -> None:
 def test_malformed_line_is_named() -> None:
     with pytest.raises(CorpusError, match="line 2"):
         parse_cases(['{"question": "x", "answerable": false}', '{"nope": 1}'])
+
+
+def test_question_words_group_the_breakdown() -> None:
+    from retrieval.evaluation import question_word
+
+    assert question_word("How many people live there?") == "how many"
+    assert question_word("To whom did Xi speak?") == "who"
+    assert question_word("what did Xi say?") == "what"
+    assert question_word("Tell me about Taiwan") == "other"
+
+
+def test_methods_are_compared_by_the_rank_of_the_gold_paragraph() -> None:
+    from retrieval.evaluation import EvalCase, compare_methods
+
+    cases = [
+        EvalCase("1", "q1", True, (3,), doc="a"),
+        EvalCase("2", "q2", True, (1,), doc="a"),
+        EvalCase("3", "q3", False),
+    ]
+    rankings = [
+        {"m": (("a", 3), ("a", 1)), "n": (("b", 3), ("a", 2), ("a", 3))},
+        {"m": (("a", 2), ("a", 5), ("a", 7), ("a", 1)), "n": ()},
+        {"m": (("a", 1),), "n": ()},
+    ]
+    scores = compare_methods(cases, rankings)
+    assert (scores["m"].top1, scores["m"].top3, scores["m"].cases) == (1, 1, 2)
+    assert scores["m"].mrr == (1 + 1 / 4) / 2
+    # The right number in the wrong document does not count.
+    assert (scores["n"].top1, scores["n"].top3, scores["n"].mrr) == (0, 1, (1 / 3) / 2)
