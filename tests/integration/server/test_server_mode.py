@@ -14,7 +14,7 @@ import pytest
 
 from bot.health import check_health
 from bot.settings import Settings
-from index.embedder import SentenceTransformerEmbedder
+from index.embedder import OnnxEmbedder
 from index.errors import StoreUnavailable
 from index.store import ChromaStore
 from retrieval.engine import Engine
@@ -70,7 +70,7 @@ def test_health_reports_each_problem_and_exits_1(
     chroma_server: ChromaServer,
     server_env: dict[str, str],
     silent_server: SilentServer,
-    real_embedder: SentenceTransformerEmbedder,
+    real_embedder: OnnxEmbedder,
 ) -> None:
     settings = Settings.from_env({"READOUT_CHROMA_URL": chroma_server.url})
     empty = check_health(settings, embedder=real_embedder)
@@ -97,7 +97,7 @@ def test_health_reports_each_problem_and_exits_1(
 
 
 def test_a_model_mismatch_is_unhealthy(
-    article_on_server: ChromaServer, real_embedder: SentenceTransformerEmbedder
+    article_on_server: ChromaServer, real_embedder: OnnxEmbedder
 ) -> None:
     store = ChromaStore.open_remote(article_on_server.url)
     pointer = store.pointer()
