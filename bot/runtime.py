@@ -26,6 +26,7 @@ from index.lock import FileWriterLock, ServerWriterLock, WriterLock
 from index.model import is_default_model
 from index.store import ChromaStore
 from retrieval.engine import Engine
+from retrieval.sidecar import write_sidecar
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +90,7 @@ def build(
         show_progress=show_progress,
         lock=writer_lock(settings, store),
         keep_previous=True,
+        sidecar=write_sidecar,
     )
 
 

@@ -12,12 +12,18 @@ Only one build writes at a time (``index.lock``): a file lock beside an embedded
 on a Chroma server. With ``keep_previous`` the version that was live until now survives until
 the next build, so a reader that read the old pointer a moment before the flip can still finish
 its question on it; long-running deployments (``bot.runtime``) build that way.
+
+With a ``sidecar`` writer (``bot.runtime`` passes ``retrieval.sidecar.write_sidecar``), the
+build also saves what readers need besides the vectors beside the new version before publishing
+it, from the documents it already holds, so no reader has to read and tokenise every text again.
+An unchanged re-run writes the live version's sidecar if it has none yet.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+import tempfile
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -34,7 +40,17 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-__all__ = ["LOCK_FILE_NAME", "BuildReport", "build_index", "paragraph_means", "writer_lock_for"]
+__all__ = [
+    "LOCK_FILE_NAME",
+    "BuildReport",
+    "SidecarWriter",
+    "build_index",
+    "paragraph_means",
+    "writer_lock_for",
+]
+
+# Writes a version's sidecar for these documents into the given (empty) folder.
+SidecarWriter = Callable[[Path, Sequence[Document]], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,12 +76,13 @@ def build_index(
     lock_dir: Path | None = None,
     lock: WriterLock | None = None,
     keep_previous: bool = False,
+    sidecar: SidecarWriter | None = None,
 ) -> BuildReport:
     """Make the store's live index mirror exactly the documents under ``paths``.
 
     The writer lock is ``lock`` if given, else :func:`writer_lock_for` ``(store, lock_dir)``.
     With ``keep_previous`` the version live before this build is dropped by the next build
-    instead of this one.
+    instead of this one. ``sidecar`` writes the version's sidecar (see the module docstring).
     """
     documents, skipped = load_documents(paths)
     for skip in skipped:
@@ -73,8 +90,9 @@ def build_index(
     writer = lock if lock is not None else writer_lock_for(store, lock_dir)
     with writer:
         return _build(
-            documents, tuple(skipped), embedder, store, show_progress, writer, keep_previous
-        )
+            documents, tuple(skipped), embedder, store, show_progress, writer, keep_previous,
+            sidecar,
+        )  # fmt: skip
 
 
 def writer_lock_for(store: ChromaStore, lock_dir: Path | None = None) -> WriterLock:
@@ -94,6 +112,7 @@ def _build(
     show_progress: bool,
     lock: WriterLock,
     keep_previous: bool,
+    sidecar: SidecarWriter | None = None,
 ) -> BuildReport:
     live = store.pointer()
     previous = {}
@@ -110,6 +129,8 @@ def _build(
         for leftover in (v for v in existing if v > live.version):
             log.info("dropping v%d, left by an interrupted build", leftover)
             store.drop_version(leftover)
+        if sidecar is not None and not store.has_sidecar(live.version):
+            _save_sidecar(store, live.version, documents, sidecar)
         return BuildReport(live.version, False, (), (), (), skipped, paragraphs, sentences)
 
     version = max([*existing, live.version if live else 0]) + 1
@@ -121,6 +142,8 @@ def _build(
             store.copy_document(live.version, version, document.doc_id)
     _embed_into(store, version, to_embed, embedder, show_progress)
     _self_test(store, version, documents, embedder)
+    if sidecar is not None:
+        _save_sidecar(store, version, documents, sidecar)
 
     lock.verify()  # a writer that lost its lease must not flip the pointer
     store.publish(version, embedder.model_id, len(documents))
@@ -162,6 +185,15 @@ def _embed_into(
         doc_vectors = vectors[offset : offset + sum(counts)]
         offset += sum(counts)
         store.add_document(version, document, doc_vectors, paragraph_means(doc_vectors, counts))
+
+
+def _save_sidecar(
+    store: ChromaStore, version: int, documents: list[Document], sidecar: SidecarWriter
+) -> None:
+    with tempfile.TemporaryDirectory(prefix="readout-sidecar-") as tmp:
+        sidecar(Path(tmp), documents)
+        store.save_sidecar(version, Path(tmp))
+    log.info("saved the sidecar of index v%d", version)
 
 
 def paragraph_means(

@@ -18,6 +18,7 @@ from index.embedder import OnnxEmbedder
 from index.errors import StoreUnavailable
 from index.store import ChromaStore
 from retrieval.engine import Engine
+from retrieval.sidecar import load_sidecar
 from tests.conftest import DEV_SET
 from tests.integration.server.conftest import ChromaServer, SilentServer, readout
 
@@ -43,6 +44,13 @@ def test_index_from_one_process_and_answer_from_another_as_embedded_does(
     assert indexed.returncode == 0, indexed.stderr
     assert "Index v1: 14 paragraphs" in indexed.stdout
     assert not Path(server_env["READOUT_STORE"]).exists()  # nothing written locally
+    # The sidecar went to the server with its version; the answers below are read from it.
+    store = ChromaStore.open_remote(chroma_server.url, timeout=30)
+    try:
+        saved = load_sidecar(store, 1)
+        assert saved is not None and len(saved.paragraphs) == 14
+    finally:
+        store.close()
 
     questions = _questions()
     asked = readout(server_env, "ask", "--json", stdin="\n".join(questions) + "\n")
