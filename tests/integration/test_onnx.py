@@ -16,7 +16,7 @@ import pytest
 from index.build import build_index
 from index.corpus import BUNDLED_CORPUS_DIR, load_documents
 from index.embedder import OnnxEmbedder, SentenceTransformerEmbedder
-from index.model import ONNX_DIR, ONNX_FILE, ONNX_MANIFEST, verify_onnx
+from index.model import ONNX_DATA, ONNX_DIR, ONNX_FILE, ONNX_MANIFEST, verify_onnx
 from index.store import ChromaStore
 from retrieval.answer import Answer
 from retrieval.engine import Engine
@@ -104,7 +104,8 @@ def test_export_is_made_from_the_verified_weights(tmp_path: Path) -> None:
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
     manifest = json.loads((model_dir / ONNX_DIR / ONNX_MANIFEST).read_text(encoding="utf-8"))
-    assert verify_onnx(model_dir).sha256 == manifest["sha256"]
+    assert set(manifest["files"]) == {ONNX_FILE, ONNX_DATA}
+    assert verify_onnx(model_dir).sha256 == manifest["files"][ONNX_FILE]
     fresh = OnnxEmbedder.from_model_dir(model_dir)
     installed = OnnxEmbedder.from_model_dir(MODEL_DIR)
     texts = [QUESTION, "The two leaders spoke on Tuesday."]
@@ -116,10 +117,10 @@ def test_tampered_export_is_refused_with_the_repair_command(
 ) -> None:
     model_dir = tmp_path / "model"
     shutil.copytree(MODEL_DIR, model_dir)
-    graph = model_dir / ONNX_DIR / ONNX_FILE
-    data = bytearray(graph.read_bytes())
-    data[len(data) // 2] ^= 0xFF
-    graph.write_bytes(bytes(data))
+    weights = model_dir / ONNX_DIR / ONNX_DATA
+    data = bytearray(weights.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # one weight, slightly wrong
+    weights.write_bytes(bytes(data))
     done = run_readout(dict(readout_env, READOUT_MODEL_DIR=str(model_dir)), "ask", QUESTION)
     assert done.returncode == 1
     assert "Traceback" not in done.stderr

@@ -80,7 +80,7 @@ def _fake_export(model_dir: Path, graph: bytes = b"an onnx graph") -> Path:
     (model_dir / ONNX_DIR / ONNX_FILE).write_bytes(graph)
     manifest = {
         "format": ONNX_FORMAT,
-        "sha256": hashlib.sha256(graph).hexdigest(),
+        "files": {ONNX_FILE: hashlib.sha256(graph).hexdigest()},
         "source_sha256": MODEL_FILE_SHA256["model.safetensors"],
         "max_seq_length": 256,
         "dimension": 384,
@@ -119,12 +119,18 @@ def test_onnx_export_of_other_weights_is_refused(tmp_path: Path) -> None:
         verify_onnx(tmp_path)
 
 
-def test_onnx_embedder_refuses_a_file_swapped_after_the_check(tmp_path: Path) -> None:
+def test_onnx_embedder_checks_the_export_when_made(tmp_path: Path) -> None:
     path = _fake_export(tmp_path)
-    embedder = OnnxEmbedder.from_model_dir(tmp_path)
     path.write_bytes(b"swapped in later")
-    with pytest.raises(ModelError, match="changed since it was verified"):
-        embedder.load()
+    with pytest.raises(ModelError, match="python -m index.model export"):
+        OnnxEmbedder.from_model_dir(tmp_path)
+
+
+def test_unloadable_export_is_a_model_error(tmp_path: Path) -> None:
+    _fake_export(tmp_path)
+    embedder = OnnxEmbedder.from_model_dir(tmp_path)
+    with pytest.raises(ModelError, match="could not load the ONNX model"):
+        embedder.load()  # the stand-in bytes are not an ONNX graph
 
 
 def test_token_batches_fill_a_padded_budget() -> None:
