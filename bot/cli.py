@@ -268,8 +268,8 @@ def eval_command(file: Path, as_json: bool, store: Path | None, chroma_url: str 
         if len(groups) > 1:
             click.echo(f"\nby {title}: top-1 / cases (abstained)")
             for group, counts in groups.items():
-                top1, cases, abstained = counts["top1"], counts["cases"], counts["abstained"]
-                click.echo(f"  {group:<28} {top1:>3}/{cases:<3} ({abstained})")
+                top1, total, abstained = counts["top1"], counts["cases"], counts["abstained"]
+                click.echo(f"  {group:<28} {top1:>3}/{total:<3} ({abstained})")
     if report.failures:
         click.echo("\nfailures:")
     for result in report.failures:

@@ -17,15 +17,17 @@ import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from bot.settings import Settings
+from bot.settings import EMBEDDER_ONNX, Settings
 from index import integrity
 from index.build import BuildReport, build_index
 from index.corpus import BUNDLED_CORPUS_DIR, ProgressCallback
-from index.embedder import SentenceTransformerEmbedder
+from index.embedder import OnnxEmbedder, SentenceTransformerEmbedder
 from index.errors import CorpusError, IndexLocked, StoreCorrupt
 from index.lock import FileWriterLock, ServerWriterLock, WriterLock
+from index.model import is_default_model
 from index.store import ChromaStore
 from retrieval.engine import Engine
+from retrieval.sidecar import write_sidecar
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +55,17 @@ def writer_lock(settings: Settings, store: ChromaStore) -> WriterLock:
     return FileWriterLock(settings.store)
 
 
-def open_embedder(settings: Settings) -> SentenceTransformerEmbedder:
-    """The configured model, files verified; weights load on first use or ``load()``."""
+LoadableEmbedder = OnnxEmbedder | SentenceTransformerEmbedder
+
+
+def open_embedder(settings: Settings) -> LoadableEmbedder:
+    """The configured model, files verified; weights load on first use or ``load()``.
+
+    The default model runs on ONNX Runtime unless ``READOUT_EMBEDDER=sentence-transformers``;
+    any other ``READOUT_MODEL`` has no ONNX export and always runs on sentence-transformers.
+    """
+    if settings.embedder == EMBEDDER_ONNX and is_default_model(settings.model):
+        return OnnxEmbedder.from_model_dir(settings.model_dir)
     return SentenceTransformerEmbedder(settings.model, settings.model_dir)
 
 
@@ -64,7 +75,7 @@ def build(
     *,
     demo: bool = False,
     store: ChromaStore | None = None,
-    embedder: SentenceTransformerEmbedder | None = None,
+    embedder: LoadableEmbedder | None = None,
     progress: ProgressCallback | None = None,
 ) -> BuildReport:
     """Index ``paths`` into the configured store: with ``demo`` the bundled article, and with
@@ -85,6 +96,7 @@ def build(
         progress=progress,
         lock=writer_lock(settings, store),
         keep_previous=True,
+        sidecar=write_sidecar,
     )
 
 
@@ -156,7 +168,7 @@ def open_engine(
     return Engine(store, embedder)
 
 
-def _load_quietly(embedder: SentenceTransformerEmbedder) -> None:
+def _load_quietly(embedder: LoadableEmbedder) -> None:
     # A failure here is raised again, to the caller, by the first encode that retries the load.
     try:
         embedder.load()

@@ -15,6 +15,7 @@ READOUT_CHROMA_TIMEOUT     seconds before a silent server is "down"    ``4``
 READOUT_INDEX_LOCK_TTL     seconds a dead indexer's lock outlives it   ``60``
 READOUT_MODEL              model name, local folder or hub name        ``all-MiniLM-L6-v2``
 READOUT_MODEL_DIR          where the verified default model lives      XDG data dir
+READOUT_EMBEDDER           ``onnx`` or ``sentence-transformers``       ``onnx``
 READOUT_LOG_LEVEL          logging level                               ``WARNING``
 READOUT_RATE_LIMIT         questions per user per window               ``5``
 READOUT_RATE_WINDOW        the window, in seconds                      ``30``
@@ -43,6 +44,11 @@ from index.errors import ConfigError
 from index.model import DEFAULT_MODEL, default_model_dir
 
 DEFAULT_STORE = Path(".readout")
+# The ONNX Runtime embedder (no torch in the process); sentence-transformers is the reference.
+EMBEDDER_ONNX = "onnx"
+EMBEDDER_SENTENCE_TRANSFORMERS = "sentence-transformers"
+EMBEDDERS = (EMBEDDER_ONNX, EMBEDDER_SENTENCE_TRANSFORMERS)
+DEFAULT_EMBEDDER = EMBEDDER_ONNX
 DEFAULT_LOG_LEVEL = "WARNING"
 DEFAULT_RATE_LIMIT = 5
 DEFAULT_RATE_WINDOW_SECONDS = 30.0
@@ -77,6 +83,7 @@ class Settings:
     index_lock_ttl: float = DEFAULT_INDEX_LOCK_TTL_SECONDS
     model: str = DEFAULT_MODEL
     model_dir: Path = field(default_factory=default_model_dir)
+    embedder: str = DEFAULT_EMBEDDER
     log_level: str = DEFAULT_LOG_LEVEL
     rate_limit: int = DEFAULT_RATE_LIMIT
     rate_window: float = DEFAULT_RATE_WINDOW_SECONDS
@@ -137,6 +144,7 @@ class Settings:
             model_dir=Path(env["READOUT_MODEL_DIR"])
             if env.get("READOUT_MODEL_DIR")
             else default_model_dir(dict(env)),
+            embedder=(env.get("READOUT_EMBEDDER", "").strip() or DEFAULT_EMBEDDER).lower(),
             log_level=(env.get("READOUT_LOG_LEVEL") or DEFAULT_LOG_LEVEL).upper(),
             rate_limit=int(number("READOUT_RATE_LIMIT", DEFAULT_RATE_LIMIT, integer=True)),
             rate_window=number("READOUT_RATE_WINDOW", DEFAULT_RATE_WINDOW_SECONDS),
@@ -159,6 +167,11 @@ class Settings:
         if settings.log_level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
             problems.append(
                 f"READOUT_LOG_LEVEL must be a logging level (got {settings.log_level!r})"
+            )
+        if settings.embedder not in EMBEDDERS:
+            problems.append(
+                f"READOUT_EMBEDDER must be one of {', '.join(EMBEDDERS)} "
+                f"(got {settings.embedder!r})"
             )
         if settings.chroma_url and not settings.chroma_url.startswith(("http://", "https://")):
             problems.append("READOUT_CHROMA_URL must start with http:// or https://")

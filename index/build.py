@@ -18,12 +18,18 @@ Only one build writes at a time (``index.lock``): a file lock beside an embedded
 on a Chroma server. With ``keep_previous`` the version that was live until now survives until
 the next build, so a reader that read the old pointer a moment before the flip can still finish
 its question on it; long-running deployments (``bot.runtime``) build that way.
+
+With a ``sidecar`` writer (``bot.runtime`` passes ``retrieval.sidecar.write_sidecar``), the
+build also saves what readers need besides the vectors beside the new version before publishing
+it, from the documents it already holds, so no reader has to read and tokenise every text again.
+An unchanged re-run writes the live version's sidecar if it has none yet.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+import tempfile
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -42,7 +48,17 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-__all__ = ["LOCK_FILE_NAME", "BuildReport", "build_index", "paragraph_means", "writer_lock_for"]
+__all__ = [
+    "LOCK_FILE_NAME",
+    "BuildReport",
+    "SidecarWriter",
+    "build_index",
+    "paragraph_means",
+    "writer_lock_for",
+]
+
+# Writes a version's sidecar for these documents into the given (empty) folder.
+SidecarWriter = Callable[[Path, Sequence[Document]], None]
 
 # Sentences encoded per model call: small enough that progress is reported every few seconds.
 ENCODE_CHUNK = 256
@@ -74,6 +90,7 @@ def build_index(
     lock: WriterLock | None = None,
     keep_previous: bool = False,
     progress: ProgressCallback | None = None,
+    sidecar: SidecarWriter | None = None,
 ) -> BuildReport:
     """Make the store's live index mirror exactly the documents under ``paths``.
 
@@ -81,7 +98,8 @@ def build_index(
     With ``keep_previous`` the version live before this build is dropped by the next build
     instead of this one. Nothing to index is a :class:`CorpusError` naming what was skipped,
     and the live version stays. ``progress`` gets a status line every few seconds
-    (``show_progress`` without it prints them to stderr).
+    (``show_progress`` without it prints them to stderr). ``sidecar`` writes the version's
+    sidecar (see the module docstring).
     """
     if progress is None and show_progress:
         progress = _print_to_stderr
@@ -101,6 +119,7 @@ def build_index(
             writer,
             keep_previous,
             tuple(str(Path(p).resolve()) for p in paths),
+            sidecar,
         )
 
 
@@ -143,6 +162,7 @@ def _build(
     lock: WriterLock,
     keep_previous: bool,
     paths: tuple[str, ...],
+    sidecar: SidecarWriter | None = None,
 ) -> BuildReport:
     live = store.pointer()
     previous = {}
@@ -172,6 +192,8 @@ def _build(
         for leftover in (v for v in existing if v > live.version):
             log.info("dropping v%d, left by an interrupted build", leftover)
             store.drop_version(leftover)
+        if sidecar is not None and not store.has_sidecar(live.version):
+            _save_sidecar(store, live.version, documents, sidecar)
         return BuildReport(
             live.version, False, (), (), (), skipped, paragraphs, sentences, warnings
         )
@@ -185,6 +207,8 @@ def _build(
             store.copy_document(live.version, version, document.doc_id)
     _embed_into(store, version, to_embed, embedder, progress)
     _self_test(store, version, documents, embedder)
+    if sidecar is not None:
+        _save_sidecar(store, version, documents, sidecar)
     record = integrity.record(
         store,
         version,
@@ -261,6 +285,15 @@ def _embed_into(
         doc_vectors = vectors[offset : offset + sum(counts)]
         offset += sum(counts)
         store.add_document(version, document, doc_vectors, paragraph_means(doc_vectors, counts))
+
+
+def _save_sidecar(
+    store: ChromaStore, version: int, documents: list[Document], sidecar: SidecarWriter
+) -> None:
+    with tempfile.TemporaryDirectory(prefix="readout-sidecar-") as tmp:
+        sidecar(Path(tmp), documents)
+        store.save_sidecar(version, Path(tmp))
+    log.info("saved the sidecar of index v%d", version)
 
 
 def paragraph_means(

@@ -18,6 +18,16 @@ heartbeat that has a deadline, build the client under the same deadline, and the
 session a timeout. Any transport failure drops the client; the next call connects afresh, so
 answers resume by themselves when the server comes back.
 
+Each version may also have a *sidecar*: files a reader needs besides the vectors (texts and
+BM25 indexes, see ``retrieval.sidecar``), written before the version is published. Beside an
+embedded store they are a folder, ``<store>/sidecars/<ns>/v<N>/``, which readers memory-map. On a
+Chroma server they are a fourth per-version collection, ``<ns>-v<N>-sidecar``, whose records
+carry the files in 1 MiB base64 chunks in their metadata: every replica of a bot then finds
+them where it finds the index, with no shared volume, and they are created, published and
+dropped with their version. (Not the collection's own metadata: chromadb returns that with
+every collection handle, which would ship tens of MB on each lookup; and not record
+documents, which chromadb full-text indexes.)
+
 Small *markers* (a collection whose name is the lock and whose metadata is its lease) give a
 writer lock that works across machines: collection names are unique on the server, so of
 several processes creating the same marker at once exactly one succeeds (see ``index.lock``).
@@ -25,13 +35,18 @@ several processes creating the same marker at once exactly one succeeds (see ``i
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
+import os
 import re
+import shutil
+import tempfile
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
@@ -56,6 +71,11 @@ DEFAULT_REMOTE_TIMEOUT = 4.0
 DEFAULT_TOKEN_HEADER = "Authorization"
 HEARTBEAT_PATH = "/api/v2/heartbeat"
 _SPEAKER_SEPARATOR = "|"
+SIDECAR_DIR = "sidecars"
+_SIDECAR_KIND = "sidecar"
+# Server-side sidecars: bytes per record, and records per request (a few MB per call).
+_SIDECAR_CHUNK = 1024 * 1024
+_SIDECAR_BATCH = 4
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
 
@@ -431,7 +451,7 @@ class ChromaStore:
                 for p in document.paragraphs
             ],
         )
-        self._add_document_record(version, _record_of(document))
+        self._add_document_record(version, document_record(document))
 
     @_guard
     def copy_document(self, source_version: int, target_version: int, doc_id: str) -> None:
@@ -509,15 +529,88 @@ class ChromaStore:
         )
 
     @_guard
+    def save_sidecar(self, version: int, source: Path) -> None:
+        """Keep the files under ``source`` as ``version``'s sidecar, replacing any."""
+        files = sorted(p for p in source.rglob("*") if p.is_file())
+        if not self.is_remote:
+            target = self._sidecar_path(version)
+            staging = target.with_name(f".v{version}-{uuid.uuid4().hex[:8]}")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copytree(source, staging)
+            shutil.rmtree(target, ignore_errors=True)
+            os.replace(staging, target)  # a reader sees the whole folder or none
+            return
+        name = self._name(version, _SIDECAR_KIND)
+        self._drop_collection(name)
+        collection = self._client.create_collection(name, embedding_function=None)
+        records: list[tuple[str, dict[str, Any]]] = []
+        for path in files:
+            relative = path.relative_to(source).as_posix()
+            data = path.read_bytes()
+            for chunk, start in enumerate(range(0, max(len(data), 1), _SIDECAR_CHUNK)):
+                piece = base64.b64encode(data[start : start + _SIDECAR_CHUNK]).decode("ascii")
+                records.append(
+                    (f"{relative}#{chunk}", {"file": relative, "chunk": chunk, "data": piece})
+                )
+        for start in range(0, len(records), _SIDECAR_BATCH):
+            batch = records[start : start + _SIDECAR_BATCH]
+            collection.add(
+                ids=[record_id for record_id, _ in batch],
+                embeddings=[[0.0]] * len(batch),
+                metadatas=[metadata for _, metadata in batch],
+            )
+
+    @_guard
+    def has_sidecar(self, version: int) -> bool:
+        """Whether ``version`` has a sidecar (its contents are checked by whoever reads it)."""
+        if not self.is_remote:
+            return self._sidecar_path(version).is_dir()
+        return self._collection_or_none(self._name(version, _SIDECAR_KIND)) is not None
+
+    @contextmanager
+    def sidecar(self, version: int) -> Iterator[Path | None]:
+        """``version``'s sidecar folder while the block runs, or None if it has none.
+
+        From a server the files are downloaded into a temporary folder, removed afterwards
+        (memory-mapped files stay readable after that on Linux).
+        """
+        if not self.is_remote:
+            path = self._sidecar_path(version)
+            yield path if path.is_dir() else None
+            return
+        with tempfile.TemporaryDirectory(prefix="readout-sidecar-") as tmp:
+            yield Path(tmp) if self._download_sidecar(version, Path(tmp)) else None
+
+    @_guard
+    def _download_sidecar(self, version: int, into: Path) -> bool:
+        collection = self._collection_or_none(self._name(version, _SIDECAR_KIND))
+        if collection is None:
+            return False
+        chunks: dict[str, dict[int, bytes]] = {}
+        total = collection.count()
+        for offset in range(0, total, _SIDECAR_BATCH):
+            got = collection.get(limit=_SIDECAR_BATCH, offset=offset, include=["metadatas"])
+            for meta in got["metadatas"]:
+                parts = chunks.setdefault(str(meta["file"]), {})
+                parts[int(meta["chunk"])] = base64.b64decode(str(meta["data"]))
+        root = into.resolve()
+        for relative, parts in chunks.items():
+            path = (into / relative).resolve()
+            if not path.is_relative_to(root):
+                raise StoreCorrupt(f"the sidecar of index v{version} names an unsafe path")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(b"".join(parts[k] for k in sorted(parts)))
+        return True
+
+    @_guard
     def drop_version(self, version: int) -> None:
         self._query_handles.clear()
+        if self.is_remote:
+            self._drop_collection(self._name(version, _SIDECAR_KIND))
+        else:
+            shutil.rmtree(self._sidecar_path(version), ignore_errors=True)
         for kind in ("sentences", "paragraphs", "documents"):
-            name = self._name(version, kind)
-            try:
-                self._client.delete_collection(name)
-            except Exception as exc:  # absent already: nothing to drop
-                if not _is_not_found(exc):
-                    raise
+            self._drop_collection(self._name(version, kind))
 
     # -- liveness and locks -----------------------------------------------------------------
 
@@ -554,12 +647,7 @@ class ChromaStore:
 
     def _marker_collection(self, name: str) -> Any:
         """Marker ``name``'s collection, or None if there is none."""
-        try:
-            return self._client.get_collection(self._marker_name(name))
-        except Exception as exc:
-            if _is_not_found(exc):
-                return None
-            raise
+        return self._collection_or_none(self._marker_name(name))
 
     @_guard
     def update_marker(
@@ -638,6 +726,24 @@ class ChromaStore:
     def _name(self, version: int, kind: str) -> str:
         return f"{self.namespace}-v{version}-{kind}"
 
+    def _sidecar_path(self, version: int) -> Path:
+        return Path(self.location) / SIDECAR_DIR / self.namespace / f"v{version}"
+
+    def _collection_or_none(self, name: str) -> Any:
+        try:
+            return self._client.get_collection(name)
+        except Exception as exc:
+            if _is_not_found(exc):
+                return None
+            raise
+
+    def _drop_collection(self, name: str) -> None:
+        try:
+            self._client.delete_collection(name)
+        except Exception as exc:  # absent already: nothing to drop
+            if not _is_not_found(exc):
+                raise
+
     def _marker_name(self, name: str) -> str:
         return f"{self.namespace}-{name}"
 
@@ -645,12 +751,7 @@ class ChromaStore:
         name = f"{self.namespace}-pointer"
         if create:
             return self._client.get_or_create_collection(name, embedding_function=None)
-        try:
-            return self._client.get_collection(name)
-        except Exception as exc:
-            if _is_not_found(exc):
-                return None
-            raise
+        return self._collection_or_none(name)
 
     def _scan(self, name: str) -> Iterator[tuple[str, str, dict[str, Any]]]:
         collection = self._client.get_collection(name)
@@ -698,7 +799,8 @@ class ChromaStore:
         )
 
 
-def _record_of(document: Document) -> DocumentRecord:
+def document_record(document: Document) -> DocumentRecord:
+    """What the store keeps about ``document`` (and the sidecar lists)."""
     return DocumentRecord(
         doc_id=document.doc_id,
         title=document.title,

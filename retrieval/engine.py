@@ -1,10 +1,11 @@
 """The answer engine: a loaded corpus snapshot, hybrid search over it, and cited answers.
 
-``Engine`` is the one object adapters hold. It loads the live index version from the store once
-(texts for BM25 and citations; vectors stay in the store), re-checks the store's pointer before
-each question so a re-index is picked up without a restart, and answers with
-:func:`Engine.ask`. Everything it decides is delegated to the pure functions in ``query`` and
-``ranking``; this module wires them to the store and the embedder.
+``Engine`` is the one object adapters hold. It loads the live index version once (texts for BM25
+and citations, from the version's sidecar when the build saved one, else from the store; vectors
+stay in the store), re-checks the store's pointer before each question so a re-index is picked
+up without a restart, and answers with :func:`Engine.ask`. Everything it decides is delegated
+to the pure functions in ``query`` and ``ranking``; this module wires them to the store and the
+embedder.
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from index.corpus import Paragraph, Sentence
@@ -35,6 +38,7 @@ from retrieval.query import (
     name_tokens,
 )
 from retrieval.ranking import Ranked, rank, select_sentences
+from retrieval.sidecar import lexical_indexes, load_sidecar
 
 if TYPE_CHECKING:
     import numpy as np
@@ -60,6 +64,7 @@ class Store(Protocol):
     def documents(self, version: int) -> list[DocumentRecord]: ...
     def paragraphs(self, version: int) -> list[Paragraph]: ...
     def sentences(self, version: int) -> list[Sentence]: ...
+    def sidecar(self, version: int) -> AbstractContextManager[Path | None]: ...
     def query(
         self, version: int, kind: str, vectors: npt.NDArray[np.float32], k: int
     ) -> list[list[VectorHit]]: ...
@@ -88,8 +93,16 @@ class Snapshot:
 
     @classmethod
     def load(cls, store: Store, pointer: IndexPointer) -> Snapshot:
-        paragraphs = tuple(store.paragraphs(pointer.version))
-        sentences = tuple(store.sentences(pointer.version))
+        saved = load_sidecar(store, pointer.version)
+        if saved is not None:  # written by the build: nothing to read back or tokenise
+            documents = saved.documents
+            paragraphs, sentences = saved.paragraphs, saved.sentences
+            sentence_lexical, paragraph_lexical = saved.sentence_lexical, saved.paragraph_lexical
+        else:
+            documents = tuple(store.documents(pointer.version))
+            paragraphs = tuple(store.paragraphs(pointer.version))
+            sentences = tuple(store.sentences(pointer.version))
+            sentence_lexical, paragraph_lexical = lexical_indexes(paragraphs, sentences)
         sentence_texts = tuple(s.text for s in sentences)
         paragraph_row = {p.paragraph_id: i for i, p in enumerate(paragraphs)}
         paragraph_row_of = tuple(paragraph_row[f"{s.doc_id}:{s.paragraph}"] for s in sentences)
@@ -99,11 +112,10 @@ class Snapshot:
         speaker_tokens_of = tuple(
             frozenset(word for name in s.speakers for word in name_tokens(name)) for s in sentences
         )
-        documents = {d.doc_id: d for d in store.documents(pointer.version)}
-        sentence_lexical = LexicalIndex(sentence_texts)
+        by_id = {d.doc_id: d for d in documents}
         return cls(
             pointer=pointer,
-            documents=documents,
+            documents=by_id,
             paragraphs=paragraphs,
             sentences=sentences,
             sentence_texts=sentence_texts,
@@ -112,13 +124,13 @@ class Snapshot:
             sentences_of={k: tuple(v) for k, v in grouped.items()},
             paragraph_row_of=paragraph_row_of,
             sentence_lexical=sentence_lexical,
-            paragraph_lexical=LexicalIndex([_with_heading(p) for p in paragraphs]),
+            paragraph_lexical=paragraph_lexical,
             speaker_tokens=frozenset().union(*speaker_tokens_of) - QUESTION_WORDS,
             speaker_tokens_of=speaker_tokens_of,
             doc_of_paragraph=tuple(p.doc_id for p in paragraphs),
             title_stems={
                 doc_id: frozenset(sentence_lexical.analyze(d.title).stems)
-                for doc_id, d in documents.items()
+                for doc_id, d in by_id.items()
             },
         )
 
@@ -528,7 +540,3 @@ def _citation(snapshot: Snapshot, n: int, row: int, score: float, reason: str) -
         page=paragraph.page,
         page_paragraph=paragraph.page_paragraph,
     )
-
-
-def _with_heading(paragraph: Paragraph) -> str:
-    return f"{paragraph.heading}\n{paragraph.text}" if paragraph.heading else paragraph.text

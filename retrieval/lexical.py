@@ -5,16 +5,22 @@ like "US", first made distinct), split into words of two or more characters, str
 short English stopword list and Snowball-stemmed, once, when the corpus is loaded; a question is
 tokenised the same way and scored against the prebuilt sparse matrix, so per-question cost does
 not grow with re-tokenising the corpus.
+
+An index is built once per index version and saved beside it (``save``: bm25s's own files plus
+the token ids and document frequencies); a reader ``load``s it with the score matrix
+memory-mapped instead of tokenising every text again.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import bm25s
@@ -35,6 +41,11 @@ _FUNCTION_WORDS = frozenset(STOPWORDS_EN_PLUS) | {"us"}
 # bm25s sets its logger to DEBUG on import, which bypasses the application's level; hand the
 # decision back to whatever logging the entry point configured.
 logging.getLogger("bm25s").setLevel(logging.NOTSET)
+
+_VOCABULARY = "vocabulary.json"
+_FREQUENCIES = "frequencies.npy"
+_TOKENS = "tokens.npy"
+_OFFSETS = "offsets.npy"
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,35 +104,92 @@ class LexicalIndex:
     """BM25 over a fixed list of texts, plus the set of stems those texts contain."""
 
     def __init__(self, texts: Sequence[str]) -> None:
-        self._tokenizer = Tokenizer(stemmer=_stemmer(), stopwords=list(STOPWORDS_EN))
-        corpus_ids = self._tokenizer.tokenize(
+        tokenizer = Tokenizer(stemmer=_stemmer(), stopwords=list(STOPWORDS_EN))
+        corpus_ids = tokenizer.tokenize(
             [lexical_form(text) for text in texts], show_progress=False, return_as="ids"
         )
-        self._retriever = bm25s.BM25()
-        self._retriever.index(corpus_ids, show_progress=False)
-        vocabulary = self._tokenizer.get_vocab_dict()
-        self._token_ids: dict[str, int] = dict(vocabulary)
-        self.vocabulary = frozenset(vocabulary)
-        self.size = len(texts)
+        retriever = bm25s.BM25()
+        retriever.index(corpus_ids, show_progress=False)
+        vocabulary = tokenizer.get_vocab_dict()
         # Document frequency per token id, for the IDF that normalises scores.
         unique_ids = [np.unique(np.asarray(doc, dtype=np.int64)) for doc in corpus_ids]
         flat = np.concatenate(unique_ids) if unique_ids else np.zeros(0, dtype=np.int64)
         frequencies = np.bincount(flat, minlength=len(vocabulary))
-        self._idf = {
-            token: _idf(int(frequencies[token_id]), self.size)
-            for token, token_id in vocabulary.items()
-        }
-        self._unknown_idf = _idf(0, self.size)
-        self._rare_idf = _idf(1, self.size)
         # Every text's token ids in order (one flat array and offsets: a few bytes a word), for
         # the term features that BM25's bag of words cannot see: bigrams and proximity.
-        lengths = np.fromiter((len(doc) for doc in corpus_ids), dtype=np.int64, count=self.size)
-        self._offsets = np.concatenate(([0], np.cumsum(lengths))).astype(np.int64)
-        self._flat = (
+        lengths = np.fromiter((len(doc) for doc in corpus_ids), dtype=np.int64, count=len(texts))
+        offsets = np.concatenate(([0], np.cumsum(lengths))).astype(np.int64)
+        tokens = (
             np.concatenate([np.asarray(doc, dtype=np.int32) for doc in corpus_ids])
-            if self.size and int(self._offsets[-1])
+            if len(texts) and int(offsets[-1])
             else np.zeros(0, dtype=np.int32)
         )
+        self._init(retriever, vocabulary, frequencies, len(texts), tokens, offsets)
+
+    def _init(
+        self,
+        retriever: Any,
+        vocabulary: Mapping[str, int],
+        frequencies: npt.NDArray[np.int64],
+        size: int,
+        tokens: npt.NDArray[np.int32],
+        offsets: npt.NDArray[np.int64],
+    ) -> None:
+        self._retriever = retriever
+        self._token_ids: dict[str, int] = dict(vocabulary)
+        self._frequencies = frequencies
+        self.vocabulary = frozenset(vocabulary)
+        self.size = size
+        self._idf = {
+            token: _idf(int(frequencies[token_id]), size) for token, token_id in vocabulary.items()
+        }
+        self._unknown_idf = _idf(0, size)
+        self._rare_idf = _idf(1, size)
+        self._flat = tokens
+        self._offsets = offsets
+        self._unknown_idf = _idf(0, size)
+        self._rare_idf = _idf(1, size)
+
+    def save(self, directory: Path) -> None:
+        """Write the index into ``directory`` (created): bm25s's score matrix, our vocabulary."""
+        directory.mkdir(parents=True, exist_ok=True)
+        # bm25s's own vocabulary of an index built from token ids has int keys, which its JSON
+        # writer (orjson) refuses; ours is saved below, so bm25s writes an empty one.
+        retriever = self._retriever
+        bm25s_vocabulary, retriever.vocab_dict = retriever.vocab_dict, {}
+        try:
+            retriever.save(str(directory), show_progress=False)
+        finally:
+            retriever.vocab_dict = bm25s_vocabulary
+        np.save(directory / _FREQUENCIES, self._frequencies.astype(np.int64), allow_pickle=False)
+        np.save(directory / _TOKENS, self._flat, allow_pickle=False)
+        np.save(directory / _OFFSETS, self._offsets, allow_pickle=False)
+        (directory / _VOCABULARY).write_text(
+            json.dumps({"size": self.size, "token_ids": self._token_ids}, ensure_ascii=False),
+            encoding="utf-8",
+        )
+
+    @classmethod
+    def load(cls, directory: Path) -> LexicalIndex:
+        """An index saved by :meth:`save`, its score matrix memory-mapped (nothing tokenised).
+
+        Raises ``OSError`` or ``ValueError`` for missing or malformed files.
+        """
+        saved = json.loads((directory / _VOCABULARY).read_text(encoding="utf-8"))
+        frequencies = np.load(directory / _FREQUENCIES, allow_pickle=False)
+        retriever = bm25s.BM25.load(
+            str(directory), mmap=True, load_vocab=False, show_progress=False
+        )
+        token_ids = saved["token_ids"]
+        if not isinstance(token_ids, dict) or len(frequencies) < len(token_ids):
+            raise ValueError(f"{directory} holds an inconsistent lexical index")
+        flat = np.load(directory / _TOKENS, mmap_mode="r", allow_pickle=False)
+        offsets = np.load(directory / _OFFSETS, allow_pickle=False)
+        if len(offsets) != int(saved["size"]) + 1 or int(offsets[-1]) != len(flat):
+            raise ValueError(f"{directory} holds token ids that do not match its texts")
+        index = cls.__new__(cls)
+        index._init(retriever, token_ids, frequencies, int(saved["size"]), flat, offsets)
+        return index
 
     def search(self, query: str, k: int) -> list[LexicalHit]:
         """The ``k`` best rows for ``query`` (scores normalised, see LexicalHit), best first."""

@@ -17,7 +17,7 @@ import pytest
 
 from index.build import build_index
 from index.corpus import BUNDLED_CORPUS_DIR
-from index.embedder import SentenceTransformerEmbedder
+from index.embedder import OnnxEmbedder, SentenceTransformerEmbedder
 from index.model import DEFAULT_MODEL, default_model_dir
 from index.store import ChromaStore
 from retrieval.engine import Engine
@@ -72,8 +72,17 @@ def fake_embedder() -> FakeEmbedder:
 
 
 @pytest.fixture(scope="session")
-def real_embedder() -> SentenceTransformerEmbedder:
-    """The real all-MiniLM-L6-v2, verified and loaded once for the whole session."""
+def real_embedder() -> OnnxEmbedder:
+    """The real all-MiniLM-L6-v2 as readout runs it by default (its ONNX export), verified and
+    loaded once for the whole session."""
+    embedder = OnnxEmbedder.from_model_dir(MODEL_DIR)
+    embedder.load()
+    return embedder
+
+
+@pytest.fixture(scope="session")
+def reference_embedder() -> SentenceTransformerEmbedder:
+    """The same model through sentence-transformers: the reference the ONNX path must match."""
     embedder = SentenceTransformerEmbedder(DEFAULT_MODEL, MODEL_DIR)
     embedder.load()
     return embedder
@@ -81,7 +90,7 @@ def real_embedder() -> SentenceTransformerEmbedder:
 
 @pytest.fixture(scope="session")
 def article_store_dir(
-    tmp_path_factory: pytest.TempPathFactory, real_embedder: SentenceTransformerEmbedder
+    tmp_path_factory: pytest.TempPathFactory, real_embedder: OnnxEmbedder
 ) -> Path:
     """A real chromadb folder holding the bundled article, built once per session."""
     path = tmp_path_factory.mktemp("article-store")
@@ -90,7 +99,7 @@ def article_store_dir(
 
 
 @pytest.fixture(scope="session")
-def article_engine(article_store_dir: Path, real_embedder: SentenceTransformerEmbedder) -> Engine:
+def article_engine(article_store_dir: Path, real_embedder: OnnxEmbedder) -> Engine:
     """An engine over the real index of the bundled article, with the real model."""
     return Engine(ChromaStore.open_local(article_store_dir), real_embedder)
 

@@ -6,7 +6,7 @@ import pytest
 
 from index.build import build_index
 from index.corpus import BUNDLED_CORPUS_DIR
-from index.embedder import SentenceTransformerEmbedder
+from index.embedder import OnnxEmbedder
 from index.store import ChromaStore
 from retrieval.engine import Engine
 from retrieval.evaluation import evaluate, parse_cases
@@ -78,7 +78,7 @@ def test_dev_set_meets_the_targets(article_engine: Engine) -> None:
 
 @pytest.fixture(scope="module")
 def two_document_engine(
-    tmp_path_factory: pytest.TempPathFactory, real_embedder: SentenceTransformerEmbedder
+    tmp_path_factory: pytest.TempPathFactory, real_embedder: OnnxEmbedder
 ) -> Engine:
     """The article plus a hard-wrapped license text in one index."""
     store = ChromaStore.open_local(tmp_path_factory.mktemp("two-docs"))

@@ -21,7 +21,7 @@ from bot.service import UNAVAILABLE
 from bot.slack_app import listener_tasks
 from index.build import build_index
 from index.corpus import BUNDLED_CORPUS_DIR
-from index.embedder import SentenceTransformerEmbedder
+from index.embedder import OnnxEmbedder
 from index.lock import NoLock
 from index.store import ChromaStore
 from retrieval.engine import Engine
@@ -61,9 +61,7 @@ class Asked:
 
 
 @pytest.fixture
-def article_server(
-    tmp_path: Path, real_embedder: SentenceTransformerEmbedder
-) -> Iterator[ChromaServer]:
+def article_server(tmp_path: Path, real_embedder: OnnxEmbedder) -> Iterator[ChromaServer]:
     """A real `chroma run` holding the bundled article's index; stopped after the test."""
     server = ChromaServer(tmp_path / "chroma-data", tmp_path / "chroma.log")
     server.start()
@@ -80,7 +78,7 @@ def article_server(
 
 async def test_a_chroma_outage_mid_load_gets_one_clear_refusal_each_then_answers_resume(
     article_server: ChromaServer,
-    real_embedder: SentenceTransformerEmbedder,
+    real_embedder: OnnxEmbedder,
     counting_slack: CountingSlack,
     ops_log: QuestionLog,
     question_log_path: Path,

@@ -19,7 +19,7 @@ import pytest
 
 from index.build import build_index
 from index.corpus import BUNDLED_CORPUS_DIR
-from index.embedder import SentenceTransformerEmbedder
+from index.embedder import OnnxEmbedder
 from index.lock import NoLock
 from index.store import ChromaStore
 from tests.conftest import run_readout
@@ -164,9 +164,7 @@ def silent_server() -> Iterator[SilentServer]:
 
 
 @pytest.fixture
-def article_on_server(
-    chroma_server: ChromaServer, real_embedder: SentenceTransformerEmbedder
-) -> ChromaServer:
+def article_on_server(chroma_server: ChromaServer, real_embedder: OnnxEmbedder) -> ChromaServer:
     """The chroma server, holding the bundled article's index (v1)."""
     store = ChromaStore.open_remote(chroma_server.url, timeout=60)
     try:

@@ -11,7 +11,7 @@ import pytest
 
 from bot import runtime
 from bot.settings import Settings
-from index.embedder import SentenceTransformerEmbedder
+from index.embedder import OnnxEmbedder
 from index.errors import IndexLocked
 from index.lock import LOCK_MARKER, FileWriterLock, ServerWriterLock
 from index.store import ChromaStore
@@ -101,9 +101,7 @@ def test_a_live_writer_keeps_its_lease_and_a_dead_ones_expires(
     second_store.close()
 
 
-def test_an_embedded_store_has_one_writer_too(
-    tmp_path: Path, real_embedder: SentenceTransformerEmbedder
-) -> None:
+def test_an_embedded_store_has_one_writer_too(tmp_path: Path, real_embedder: OnnxEmbedder) -> None:
     settings = Settings.from_env({"READOUT_STORE": str(tmp_path / "store")})
     with FileWriterLock(settings.store):
         with pytest.raises(IndexLocked, match=BUSY):

@@ -19,7 +19,7 @@ import pytest
 
 from index.build import BuildReport, build_index
 from index.corpus import BUNDLED_CORPUS_DIR
-from index.embedder import SentenceTransformerEmbedder
+from index.embedder import OnnxEmbedder
 from index.errors import IndexLocked
 from index.lock import LOCK_MARKER, ServerWriterLock
 from index.store import ChromaStore
@@ -55,7 +55,7 @@ def _big_corpus(folder: Path, documents: int = 30, sentences: int = 100) -> Path
     return folder
 
 
-def _build(url: str, paths: list[Path], embedder: SentenceTransformerEmbedder) -> BuildReport:
+def _build(url: str, paths: list[Path], embedder: OnnxEmbedder) -> BuildReport:
     store = ChromaStore.open_remote(url, timeout=60)
     try:
         return build_index(
@@ -68,7 +68,7 @@ def _build(url: str, paths: list[Path], embedder: SentenceTransformerEmbedder) -
 def test_a_reindex_killed_midway_leaves_the_old_index_serving(
     article_on_server: ChromaServer,
     server_env: dict[str, str],
-    real_embedder: SentenceTransformerEmbedder,
+    real_embedder: OnnxEmbedder,
     tmp_path: Path,
 ) -> None:
     url = article_on_server.url
@@ -114,7 +114,7 @@ def test_a_reindex_killed_midway_leaves_the_old_index_serving(
 def test_questions_during_a_reindex_get_the_old_or_the_new_index_never_a_mix(
     chroma_server: ChromaServer,
     server_env: dict[str, str],
-    real_embedder: SentenceTransformerEmbedder,
+    real_embedder: OnnxEmbedder,
     tmp_path: Path,
 ) -> None:
     url = chroma_server.url
@@ -201,4 +201,3 @@ def _retry_while_locked(build: Any, timeout: float) -> BuildReport:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.5)
-

@@ -14,10 +14,11 @@ import pytest
 
 from bot.health import check_health
 from bot.settings import Settings
-from index.embedder import SentenceTransformerEmbedder
+from index.embedder import OnnxEmbedder
 from index.errors import StoreUnavailable
 from index.store import ChromaStore
 from retrieval.engine import Engine
+from retrieval.sidecar import load_sidecar
 from tests.conftest import DEV_SET
 from tests.integration.server.conftest import ChromaServer, SilentServer, readout
 
@@ -43,6 +44,13 @@ def test_index_from_one_process_and_answer_from_another_as_embedded_does(
     assert indexed.returncode == 0, indexed.stderr
     assert "Index v1: 14 paragraphs" in indexed.stdout
     assert not Path(server_env["READOUT_STORE"]).exists()  # nothing written locally
+    # The sidecar went to the server with its version; the answers below are read from it.
+    store = ChromaStore.open_remote(chroma_server.url, timeout=30)
+    try:
+        saved = load_sidecar(store, 1)
+        assert saved is not None and len(saved.paragraphs) == 14
+    finally:
+        store.close()
 
     questions = _questions()
     asked = readout(server_env, "ask", "--json", stdin="\n".join(questions) + "\n")
@@ -70,7 +78,7 @@ def test_health_reports_each_problem_and_exits_1(
     chroma_server: ChromaServer,
     server_env: dict[str, str],
     silent_server: SilentServer,
-    real_embedder: SentenceTransformerEmbedder,
+    real_embedder: OnnxEmbedder,
 ) -> None:
     settings = Settings.from_env({"READOUT_CHROMA_URL": chroma_server.url})
     empty = check_health(settings, embedder=real_embedder)
@@ -97,7 +105,7 @@ def test_health_reports_each_problem_and_exits_1(
 
 
 def test_a_model_mismatch_is_unhealthy(
-    article_on_server: ChromaServer, real_embedder: SentenceTransformerEmbedder
+    article_on_server: ChromaServer, real_embedder: OnnxEmbedder
 ) -> None:
     store = ChromaStore.open_remote(article_on_server.url)
     pointer = store.pointer()

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from bot.service import UNAVAILABLE, AnswerService, Asker, ReplyKind
-from index.embedder import SentenceTransformerEmbedder
+from index.embedder import OnnxEmbedder
 from index.store import ChromaStore
 from retrieval.engine import Engine
 from tests.integration.server.conftest import (
@@ -131,7 +131,7 @@ def test_a_bot_process_says_unavailable_within_5s_then_answers_again_without_res
 
 
 async def test_answers_in_flight_when_the_server_dies_end_as_unavailable_never_as_errors(
-    article_on_server: ChromaServer, real_embedder: SentenceTransformerEmbedder
+    article_on_server: ChromaServer, real_embedder: OnnxEmbedder
 ) -> None:
     server = article_on_server
     store = ChromaStore.open_remote(server.url)
@@ -180,7 +180,7 @@ async def test_answers_in_flight_when_the_server_dies_end_as_unavailable_never_a
 
 
 async def test_a_silent_server_is_unavailable_within_5s(
-    silent_server: SilentServer, real_embedder: SentenceTransformerEmbedder
+    silent_server: SilentServer, real_embedder: OnnxEmbedder
 ) -> None:
     store = ChromaStore.open_remote(silent_server.url)
     service = AnswerService(Engine(store, real_embedder), timeout=20.0)

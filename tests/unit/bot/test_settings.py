@@ -38,3 +38,11 @@ def test_require_lists_every_missing_secret() -> None:
 def test_chroma_url_must_be_http() -> None:
     with pytest.raises(ConfigError, match="READOUT_CHROMA_URL"):
         Settings.from_env({"READOUT_CHROMA_URL": "localhost:8000"})
+
+
+def test_embedder_defaults_to_onnx_and_is_checked() -> None:
+    assert Settings.from_env({}).embedder == "onnx"
+    chosen = Settings.from_env({"READOUT_EMBEDDER": "Sentence-Transformers"})
+    assert chosen.embedder == "sentence-transformers"
+    with pytest.raises(ConfigError, match="READOUT_EMBEDDER must be one of"):
+        Settings.from_env({"READOUT_EMBEDDER": "torch"})
