@@ -161,21 +161,7 @@ def speaker_spans(question: str, facts: CorpusFacts) -> tuple[str, ...]:
     reporting verb ("What did *the White House* say ...", "How did *China* describe ...")."""
     words = _words(question)
     verb = next((i for i, w in enumerate(words) if w.lower in _REPORTING), None)
-    if verb is None:
-        return ()
-    spans: list[str] = []
-    i = 0
-    while i < verb:
-        if _is_speaker_word(words[i], facts) and words[i].lower not in _DETERMINERS:
-            j = i
-            while j + 1 < verb and _is_speaker_word(words[j + 1], facts):
-                j += 1
-            first, last = _with_determiner(question, words, i, j)
-            spans.append(_span(question, words[first : last + 1]))
-            i = j + 1
-        else:
-            i += 1
-    return tuple(spans)
+    return () if verb is None else tuple(_speaker_runs(question, facts, before=verb))
 
 
 def topic_span(question: str, facts: CorpusFacts) -> str:
@@ -404,16 +390,17 @@ def _swap_speaker(question: str, old: str, new: str) -> str:
     return swapped
 
 
-def _speaker_runs(question: str, facts: CorpusFacts) -> list[str]:
-    """Speaker words anywhere in ``question`` (for one that names a speaker without a
-    reporting verb: "Was the call China's idea?")."""
+def _speaker_runs(question: str, facts: CorpusFacts, before: int | None = None) -> list[str]:
+    """Runs of speaker words in ``question`` (in its first ``before`` words, if given), each
+    with a determiner before it ("the White House")."""
     words = _words(question)
+    end = len(words) if before is None else before
     runs: list[str] = []
     i = 0
-    while i < len(words):
+    while i < end:
         if _is_speaker_word(words[i], facts) and words[i].lower not in _DETERMINERS:
             j = i
-            while j + 1 < len(words) and _is_speaker_word(words[j + 1], facts):
+            while j + 1 < end and _is_speaker_word(words[j + 1], facts):
                 j += 1
             first, last = _with_determiner(question, words, i, j)
             runs.append(_span(question, words[first : last + 1]))
