@@ -289,11 +289,23 @@ def _person_referent(history: Sequence[Turn]) -> str:
     return ""
 
 
-def _thing_referent(history: Sequence[Turn]) -> str:
+def _thing_referent(history: Sequence[Turn], *, singular: bool = False) -> str:
     for turn in reversed(history):
-        if turn.topic:
+        if turn.topic and not (singular and _looks_plural(turn.topic)):
             return turn.topic
     return ""
+
+
+def _looks_plural(phrase: str) -> bool:
+    """Whether a topic ends in a common noun in the plural ("reporters", "trade tactics"): "it"
+    cannot refer to it. Names are exempt ("United States"), and so are "-ss", "-us", "-is"."""
+    head = phrase.split()[-1]
+    return (
+        head.islower()
+        and len(head) > 3
+        and head.endswith("s")
+        and not head.endswith(("ss", "us", "is", "'s", "’s"))
+    )
 
 
 # -- reading a question -------------------------------------------------------------------------
@@ -419,7 +431,11 @@ def _resolve_pronouns(question: str, history: Sequence[Turn], facts: CorpusFacts
         kind = _dangling(words, i)
         if kind is None:
             continue
-        referent = _person_referent(history) if kind == "person" else _thing_referent(history)
+        referent = (
+            _person_referent(history)
+            if kind == "person"
+            else _thing_referent(history, singular=word.lower in _THING)
+        )
         if not referent:
             continue
         possessive = word.lower in _POSSESSIVE or (

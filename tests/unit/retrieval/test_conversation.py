@@ -243,3 +243,14 @@ def test_names_in_a_quote_and_people_without_titles() -> None:
     assert person_name("China") == "China"
     assert answered_person(Turn("Who will travel to China?", quote=BLINKEN)) == "Antony Blinken"
     assert answered_person(Turn("Who will travel to China?")) == ""
+
+
+def test_it_never_refers_to_a_plural(facts: CorpusFacts) -> None:
+    history = [
+        turn("What did Biden say about TikTok?", facts),
+        turn("What did John Kirby tell reporters?", facts),
+    ]
+    # Not "reporters": the latest singular topic.
+    assert read_question("Who owns it?", history, facts).understood_as == "Who owns TikTok?"
+    alone = [turn("What did John Kirby tell reporters?", facts)]
+    assert read_question("Who owns it?", alone, facts).understood_as == "Who owns it?"
