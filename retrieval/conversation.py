@@ -29,8 +29,9 @@ Referents come from the most recent turn that has one:
   speaker the turn asked about; else the first name in its question;
 * it/its/that/this: the turn's topic: what followed "about/on/regarding", else the last name
   among its key terms ("TikTok"), else its last key words ("the call");
-* "and X?": X takes the place of the previous speaker when X is a speaker the corpus knows (or a
-  name it doesn't know, and the previous question asked about a speaker), else of the topic.
+* "and X?", "what about X?": X takes the place of the previous speaker when X is a speaker the
+  corpus knows (or a name it doesn't know, and the previous question asked about a speaker),
+  else of the topic; "and about X?" always replaces the topic.
 
 No tagger or coreference model runs here: none ships as an installable package, and the rules
 above need only closed-class words (pronouns, conjunctions, prepositions), capitalisation (names
@@ -347,9 +348,9 @@ def _read_ellipsis(question: str, history: Sequence[Turn], facts: CorpusFacts) -
     led = i > 0
     explicit_about = False
     opening = (words[i].lower, words[i + 1].lower) if i + 1 < len(words) else None
-    if opening in {("what", "about"), ("how", "about"), ("what", "of")}:
-        i += 2
-        explicit_about = words[i - 1].lower == "about"
+    asked_about = opening in {("what", "about"), ("how", "about"), ("what", "of")}
+    if asked_about:
+        i += 2  # "What about Xi?" may ask of a speaker or about a topic: decided below
     elif i < len(words) and words[i].lower in {"about", "regarding"} and (led or i == 0):
         i += 1
         explicit_about = True
@@ -360,6 +361,10 @@ def _read_ellipsis(question: str, history: Sequence[Turn], facts: CorpusFacts) -
         return None  # "And what did Biden say ...": a question of its own, read below
     if any(w.lower in _REPORTING or w.lower in _AUXILIARIES for w in rest):
         return None  # a clause, not a noun phrase
+    if not (asked_about or explicit_about) and not any(
+        _is_key(w) and (_is_name(w, 1) or facts.knows(w.text)) for w in rest
+    ):
+        return None  # "ok thanks", "and?": names nothing a question could be about
     target = question[rest[0].start : rest[-1].end]
     base = history[-1]
     is_speaker = any(_is_speaker_word(w, facts) for w in rest if w.lower not in _DETERMINERS)

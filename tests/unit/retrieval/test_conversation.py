@@ -207,9 +207,13 @@ def test_what_about_replaces_the_topic(facts: CorpusFacts) -> None:
     assert read("How about the South China Sea?", facts, "Was North Korea discussed?") == (
         "Was the South China Sea discussed?"
     )
-    # "about" marks a topic even when it names a speaker.
-    assert read("What about China?", facts, "What did Biden say about Russia?") == (
+    # "and about" marks a topic even when it names a speaker ...
+    assert read("And about China?", facts, "What did Biden say about Russia?") == (
         "What did Biden say about China?"
+    )
+    # ... while "what about" a speaker asks the same of them.
+    assert read("What about Xi?", facts, "What did Biden say about Russia?") == (
+        "What did Xi say about Russia?"
     )
 
 
@@ -254,3 +258,11 @@ def test_it_never_refers_to_a_plural(facts: CorpusFacts) -> None:
     assert read_question("Who owns it?", history, facts).understood_as == "Who owns TikTok?"
     alone = [turn("What did John Kirby tell reporters?", facts)]
     assert read_question("Who owns it?", alone, facts).understood_as == "Who owns it?"
+
+
+@pytest.mark.parametrize("line", ["Ok, thanks!", "and so?", "Well then."])
+def test_a_conjunction_before_nothing_to_ask_about_is_not_an_ellipsis(
+    line: str, facts: CorpusFacts
+) -> None:
+    reading = read_question(line, [turn("What did Xi say about Taiwan?", facts)], facts)
+    assert reading.understood_as == line
