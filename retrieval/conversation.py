@@ -277,16 +277,18 @@ def _asks_who(question: str) -> bool:
 
 def _person_referent(history: Sequence[Turn]) -> str:
     for turn in reversed(history):
-        if _asks_who(turn.question):
+        named = [n for n in quoted_names(turn.question) if not n.isupper()]
+        words = _words(turn.question)
+        # "Who is John Kirby?" names its person; "Who will travel to China?" is answered by one.
+        asks_identity = len(words) > 2 and words[1].lower in {"is", "was"} and named
+        if _asks_who(turn.question) and not asks_identity:
             person = answered_person(turn)
             if person:
                 return person
         if turn.speakers:
             return turn.speakers[0]
-        words = _words(turn.question)
-        names = [w for i, w in enumerate(words) if _is_name(w, i) and not w.text.isupper()]
-        if names:
-            return names[0].text
+        if named:
+            return named[0]
     return ""
 
 
@@ -500,7 +502,10 @@ def _completed(question: str, history: Sequence[Turn], facts: CorpusFacts) -> st
     if words[-1].lower in _TOPIC_PREPOSITIONS | {"to", "for", "with", "at", "of"}:
         return question  # "What did Xi warn about?" asks for the topic itself
     topic = _thing_referent(history)
-    return _append_topic(question, topic) if topic else question
+    asked = {t for span in speaker_spans(question, facts) for t in name_tokens(span)}
+    if not topic or asked & set(name_tokens(topic)):
+        return question  # "What did John Kirby say?" after "Who is John Kirby?"
+    return _append_topic(question, topic)
 
 
 def _append_topic(question: str, topic: str) -> str:

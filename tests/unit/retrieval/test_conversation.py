@@ -266,3 +266,11 @@ def test_a_conjunction_before_nothing_to_ask_about_is_not_an_ellipsis(
 ) -> None:
     reading = read_question(line, [turn("What did Xi say about Taiwan?", facts)], facts)
     assert reading.understood_as == line
+
+
+def test_who_is_a_name_makes_that_name_the_person(facts: CorpusFacts) -> None:
+    history = [turn("Who is John Kirby?", facts, quote=KIRBY)]
+    # The person asked about, not a name from the answer; and not "about John Kirby" himself.
+    assert read_question("What did he say?", history, facts).understood_as == (
+        "What did John Kirby say?"
+    )
