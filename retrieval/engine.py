@@ -262,15 +262,14 @@ class Engine:
                 results.append(scored)
                 continue
             reading = readings[position]
-            ranked = list(scored.ranked)
             if reading is not None and histories is not None:
-                ranked = _without_repeat(scored.snapshot, scored.terms, ranked, histories[position])
-            if not ranked or not calibration.answers(ranked[0].score):
+                scored = _without_repeat(scored, histories[position])
+            if not scored.ranked or not calibration.answers(scored.best):
                 answer = Answer.not_covered(scored.question, scored.version)
             else:
                 # Composed from the snapshot it was scored on: the rows mean nothing in another
                 # version, and the pointer may have moved since.
-                answer = _compose(scored.snapshot, scored.question, ranked)
+                answer = _compose(scored.snapshot, scored.question, list(scored.ranked))
             if reading is not None and scored.question != reading.question:
                 answer = replace(answer, question=reading.question, understood_as=scored.question)
             results.append(answer)
@@ -579,25 +578,25 @@ def _document_support(snapshot: Snapshot, dense_paragraph: dict[int, float]) -> 
     return {doc_id: share / total for doc_id, share in mass.items()} if total > 0 else {}
 
 
-def _without_repeat(
-    snapshot: Snapshot, terms: QueryTerms, ranked: list[Ranked], history: Sequence[Turn]
-) -> list[Ranked]:
-    """``ranked`` without the sentence the last answer quoted, when the follow-up asks what
+def _without_repeat(scored: Scored, history: Sequence[Turn]) -> Scored:
+    """``scored`` without the sentence the last answer quoted, when the follow-up asks what
     another speaker said and that sentence is not attributed to them: "And what did Biden say
     about it?" is never answered by the Xi quote the person has just read."""
+    terms, snapshot = scored.terms, scored.snapshot
     if not history or not history[-1].quote or not terms.speaker_tokens:
-        return ranked
+        return scored
     last = history[-1]
     asked = frozenset(terms.speaker_tokens)
     before = frozenset(t for name in last.speakers for t in name_tokens(name))
     if asked <= before:
-        return ranked
-    return [
+        return scored
+    kept = tuple(
         r
-        for r in ranked
+        for r in scored.ranked
         if snapshot.sentence_texts[r.row] != last.quote
         or asked & snapshot.speaker_tokens_of[r.row]
-    ]
+    )
+    return replace(scored, ranked=kept)
 
 
 def _compose(snapshot: Snapshot, question: str, ranked: list[Ranked]) -> Answer:
