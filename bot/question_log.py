@@ -45,6 +45,7 @@ from bot.service import Asker, Reply, ReplyKind
 from bot.settings import Settings
 from index.errors import ReadoutError, StoreUnavailable
 from retrieval.answer import Answer
+from retrieval.conversation import Turn
 from retrieval.engine import Engine
 
 log = logging.getLogger(__name__)
@@ -475,13 +476,17 @@ def question_log(settings: Settings, *, enabled: bool = True) -> Iterator[Questi
 
 
 def ask_logged(
-    engine: Engine, question: str, questions: QuestionLog | None, asker: Asker
+    engine: Engine,
+    question: str,
+    questions: QuestionLog | None,
+    asker: Asker,
+    history: Sequence[Turn] = (),
 ) -> Answer:
-    """``engine.ask(question)``, recorded with its latency in ``questions`` when there is one
-    (an unreachable store as "unavailable"; bad input is refused unlogged)."""
+    """``engine.ask(question, history)``, recorded with its latency in ``questions`` when there
+    is one (an unreachable store as "unavailable"; bad input is refused unlogged)."""
     started = time.perf_counter()
     try:
-        answer = engine.ask(question)
+        answer = engine.ask(question, history)
     except StoreUnavailable:
         if questions is not None:
             searched = " ".join(question.split())

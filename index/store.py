@@ -36,11 +36,13 @@ several processes creating the same marker at once exactly one succeeds (see ``i
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import logging
 import os
 import re
 import shutil
+import sqlite3
 import tempfile
 import threading
 import time
@@ -725,6 +727,41 @@ class ChromaStore:
 
     def _name(self, version: int, kind: str) -> str:
         return f"{self.namespace}-v{version}-{kind}"
+
+    def vector_files(self, version: int) -> dict[str, int]:
+        """Sizes of the files in this version's vector segment folders, by relative path
+        (embedded stores only; {} for a server, or where chromadb's layout is not recognised).
+
+        Read from the folder and chromadb's catalogue (SQLite, read-only) without opening the
+        vector index: chromadb's native code can crash the process on a truncated
+        ``data_level0.bin`` instead of raising, so damage must be seen before it is touched.
+        """
+        if self.is_remote:
+            return {}
+        root = Path(self.location)
+        names = [self._name(version, kind) for kind in ("sentences", "paragraphs")]
+        try:
+            uri = f"{(root / 'chroma.sqlite3').resolve().as_uri()}?mode=ro"
+            with contextlib.closing(sqlite3.connect(uri, uri=True, timeout=5)) as catalogue:
+                segments = [
+                    str(row[0])
+                    for row in catalogue.execute(
+                        "SELECT s.id FROM segments s JOIN collections c ON s.collection = c.id "
+                        "WHERE s.scope = 'VECTOR' AND c.name IN (?, ?)",
+                        names,
+                    )
+                ]
+        except sqlite3.Error:
+            log.debug("chromadb's catalogue is not readable here", exc_info=True)
+            return {}
+        sizes: dict[str, int] = {}
+        for segment in segments:
+            folder = root / segment
+            if folder.is_dir():
+                for file in folder.iterdir():
+                    if file.is_file():
+                        sizes[f"{segment}/{file.name}"] = file.stat().st_size
+        return sizes
 
     def _sidecar_path(self, version: int) -> Path:
         return Path(self.location) / SIDECAR_DIR / self.namespace / f"v{version}"

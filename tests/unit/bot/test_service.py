@@ -44,7 +44,7 @@ class FakeEngine:
         self.gate = gate
         self.embedder = object()
 
-    def ask(self, question: str) -> Answer:
+    def ask(self, question: str, history: object = ()) -> Answer:
         self.asked.append(question)
         if self.gate is not None:
             self.gate.wait(5)
