@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+import orjson
+
 from index.corpus import Document, Paragraph, Sentence
 from index.store import DocumentRecord, document_record
 from retrieval.lexical import LexicalIndex
@@ -135,7 +137,9 @@ def read_sidecar(directory: Path) -> SavedVersion:
     for name, expected in manifest["files"].items():
         if _sha256(directory / name) != expected:
             raise ValueError(f"{name} does not match its sha256")
-    texts = json.loads((directory / _TEXTS).read_text(encoding="utf-8"))
+    # orjson: the texts are most of a bot's start-up at 100k paragraphs (45 MB of JSON),
+    # and it decodes them about three times faster than the standard library.
+    texts = orjson.loads((directory / _TEXTS).read_bytes())
     return SavedVersion(
         documents=tuple(DocumentRecord(*row) for row in texts["documents"]),
         paragraphs=tuple(
