@@ -25,6 +25,7 @@ $(STAMP): pyproject.toml constraints.txt scripts/install.sh
 # Answers the demo question (building the bundled article's index if there is none yet),
 # then opens the chat when run from a terminal.
 run: install
+	$(READOUT) index --demo --if-missing
 	$(READOUT) ask "What did Xi say about Taiwan?"
 	@if [ -t 0 ] && [ -t 1 ]; then $(READOUT) chat; fi
 

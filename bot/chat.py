@@ -1,4 +1,8 @@
-"""``readout chat``: an interactive terminal session over the same engine as every adapter."""
+"""``readout chat``: an interactive terminal session, asking the same service as every bot.
+
+Its commands are the command table's (``/ask``, ``/quote``, ``/source``, ``/help``), plus
+``/quit``; a line that is not a command is a question.
+"""
 
 from __future__ import annotations
 
@@ -6,26 +10,23 @@ import logging
 
 import click
 
-from bot.question_log import QuestionLog, ask_logged, local_user
-from bot.render_text import render_answer, render_citations, render_paragraph
-from bot.service import Asker
+from bot import commands
+from bot.local import LocalAnswers
+from bot.render_text import render_answer, render_quotes, render_source
 from index.errors import ReadoutError
-from retrieval.engine import Engine
 
 log = logging.getLogger(__name__)
 
-HELP = """Ask a question about the documents, or:
-  /quotes NAME   every statement attributed to NAME
-  /show N        paragraph N (or DOC:N)
-  /help          this help
-  /quit          leave (Ctrl-D works too)"""
+QUIT = frozenset({"/quit", "/exit", "/q"})
+HELP = f"""Ask a question about the documents, or:
+{commands.usage("/")}
+• `/help`: this help
+• `/quit`: leave (Ctrl-D works too)"""
+SORRY = "Sorry, something went wrong answering that. Please try again."
 
 
-def run_chat(
-    engine: Engine, *, prompt: str = "? ", question_log: QuestionLog | None = None
-) -> None:
-    """Read questions until EOF or /quit, printing a cited answer for each (and recording the
-    questions in ``question_log``, if given)."""
+def run_chat(answers: LocalAnswers, *, prompt: str = "? ") -> None:
+    """Read questions until EOF or /quit, printing a cited answer for each."""
     click.echo("readout chat — ask about the documents. /help for commands, /quit to leave.")
     while True:
         try:
@@ -36,34 +37,30 @@ def run_chat(
         line = line.strip()
         if not line:
             continue
-        if line in {"/quit", "/exit", "/q"}:
+        if line in QUIT:
             return
-        click.echo(respond(engine, line, question_log=question_log))
+        click.echo(respond(answers, line))
         click.echo()
 
 
-def respond(engine: Engine, line: str, *, question_log: QuestionLog | None = None) -> str:
-    """The text to show for one line typed in the chat."""
+def respond(answers: LocalAnswers, line: str) -> str:
+    """The text to show for one line typed in the chat (never a traceback)."""
+    name, _, argument = line.partition(" ")
+    command = commands.find(name[1:]) if name.startswith("/") else commands.ASK
+    if name.startswith("/") and command is None:
+        return f"Unknown command {name!r}.\n{HELP}"
+    if not name.startswith("/"):
+        argument = line
     try:
-        if line == "/help":
+        if command is commands.HELP:
             return HELP
-        if line.startswith("/quotes"):
-            speaker = line.removeprefix("/quotes").strip()
-            citations = engine.quotes(speaker)
-            return (
-                render_citations(citations)
-                if citations
-                else f"No statements attributed to {speaker!r}."
-            )
-        if line.startswith("/show"):
-            document, paragraph = engine.paragraph(line.removeprefix("/show").strip())
-            return render_paragraph(document.doc_id, document.title, paragraph)
-        if line.startswith("/"):
-            return f"Unknown command {line.split()[0]!r}.\n{HELP}"
-        asker = Asker("chat", local_user(), "terminal")
-        return render_answer(ask_logged(engine, line, question_log, asker))
+        if command is commands.QUOTE:
+            return render_quotes(answers.quote(argument))
+        if command is commands.SOURCE:
+            return render_source(answers.source(argument))
+        return render_answer(answers.ask(argument))
     except ReadoutError as exc:
         return f"Sorry: {exc}"
     except Exception:
         log.exception("chat failed to answer")
-        return "Sorry, something went wrong answering that. Please try again."
+        return SORRY

@@ -1,18 +1,14 @@
 """Shared fixtures: a clean environment for every test, the real model and a real index once
-per session, and a small deterministic fake embedder for unit tests."""
+per session, and a small deterministic fake embedder for unit tests (``tests.fakes``)."""
 
 from __future__ import annotations
 
-import hashlib
 import os
-import re
 import subprocess
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
-import numpy.typing as npt
 import pytest
 
 from index.build import build_index
@@ -21,6 +17,7 @@ from index.embedder import OnnxEmbedder, SentenceTransformerEmbedder
 from index.model import DEFAULT_MODEL, default_model_dir
 from index.store import ChromaStore
 from retrieval.engine import Engine
+from tests.fakes import FakeEmbedder
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SHARED = PROJECT_ROOT.parent / "shared"
@@ -42,28 +39,6 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
     monkeypatch.setenv("READOUT_MODEL_DIR", str(MODEL_DIR))
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
-
-
-class FakeEmbedder:
-    """Hashing bag-of-words vectors: deterministic, instant, similar texts share words."""
-
-    model_id = "fake-hashing-embedder"
-    dimension = 64
-
-    def __init__(self) -> None:
-        self.calls: list[int] = []
-
-    def encode(
-        self, texts: Sequence[str], *, show_progress: bool = False
-    ) -> npt.NDArray[np.float32]:
-        self.calls.append(len(texts))
-        vectors = np.zeros((len(texts), self.dimension), dtype=np.float32)
-        for row, text in enumerate(texts):
-            for word in re.findall(r"\w+", text.lower()):
-                bucket = int(hashlib.sha1(word.encode()).hexdigest(), 16) % self.dimension
-                vectors[row, bucket] += 1.0
-        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-        return vectors / np.maximum(norms, 1e-9)
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from bot.discord_app import create_app, serve
-from bot.render_discord import (
+from bot.discord_app.render import (
     CONTENT_LIMIT,
     DESCRIPTION_LIMIT,
     EMBEDS_PER_MESSAGE,

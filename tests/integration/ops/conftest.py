@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from bot.question_log import QuestionLog
+from bot.questions.log import QuestionLog
 from bot.service import AnswerService
 from bot.settings import Settings
 from tests.integration.discord.conftest import TOKEN as DISCORD_TOKEN

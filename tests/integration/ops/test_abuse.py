@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from bot.question_log import QuestionLog
+from bot.questions.log import QuestionLog
 from bot.service import TOO_LONG, USAGE
 from bot.slack_app import listener_tasks
 from retrieval.answer import Answer

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.question_log import QuestionLog
+from bot.questions.log import QuestionLog
 from bot.service import UNAVAILABLE
 from bot.slack_app import listener_tasks
 from index.build import build_index

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from bot.question_log import QuestionLog
+from bot.questions.log import QuestionLog
 from bot.slack_app import listener_tasks
 from retrieval.engine import Engine
 from tests.integration.discord.conftest import start_bot  # noqa: F401 - fixture, used by name

@@ -20,7 +20,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bot.render_slack import FEEDBACK_DOWN, FEEDBACK_UP
+from bot.slack_app.render import FEEDBACK_DOWN, FEEDBACK_UP
 from tests.conftest import PROJECT_ROOT
 from tests.integration.discord.fake_discord import APP_ID, USER_ID
 from tests.integration.ops.conftest import (

@@ -14,7 +14,10 @@ from typing import Any
 import pytest
 from slack_bolt.async_app import AsyncApp
 
-from bot.render_slack import (
+from bot.service import EXPIRED, FAILED, USAGE, AnswerService
+from bot.settings import Settings
+from bot.slack_app import THANKS, listener_tasks
+from bot.slack_app.render import (
     FEEDBACK_DOWN,
     FEEDBACK_UP,
     MAX_BLOCKS,
@@ -22,9 +25,6 @@ from bot.render_slack import (
     SHOW_SOURCES,
     escape,
 )
-from bot.service import EXPIRED, FAILED, USAGE, AnswerService
-from bot.settings import Settings
-from bot.slack_app import THANKS, listener_tasks
 from retrieval.answer import Answer, Citation
 from retrieval.engine import Engine
 from tests.integration.slack.conftest import (

@@ -11,15 +11,16 @@ from bot.service import (
     MAX_CHAT_QUESTION_CHARS,
     TIMED_OUT,
     UNAVAILABLE,
+    AnswerEngine,
     AnswerService,
     Asker,
     DeliveryDeduper,
     RateLimiter,
     ReplyKind,
-    clean_question,
 )
 from index.errors import IndexMissing, StoreUnavailable
-from retrieval.answer import Answer, Citation
+from retrieval.engine import normalize_question
+from tests.fakes import FakeEngine
 
 ASKER = Asker("test", "U1")
 
@@ -32,43 +33,14 @@ class FakeClock:
         return self.now
 
 
-class FakeEngine:
-    """Answers every question by quoting it back; records what was searched."""
-
-    def __init__(
-        self, *, error: Exception | None = None, gate: threading.Event | None = None
-    ) -> None:
-        self.asked: list[str] = []
-        self.batches: list[int] = []
-        self.error = error
-        self.gate = gate
-        self.embedder = object()
-
-    def ask(self, question: str) -> Answer:
-        self.asked.append(question)
-        if self.gate is not None:
-            self.gate.wait(5)
-        if self.error is not None:
-            raise self.error
-        quote = "A quoted sentence."
-        return Answer(question, f"{quote} [1]", False, (Citation(1, "d", "T", 1, 1, quote, 0.5),))
-
-    def ask_many(self, questions: list[str]) -> list[Answer]:
-        self.batches.append(len(questions))
-        return [self.ask(question) for question in questions]
-
-    def snapshot(self) -> None:
-        return None
-
-
-def make_service(engine: Any, **kwargs: Any) -> AnswerService:
+def make_service(engine: AnswerEngine, **kwargs: Any) -> AnswerService:
     return AnswerService(engine, **kwargs)
 
 
-def test_clean_question_strips_invisible_and_control_characters() -> None:
+def test_normalize_question_strips_invisible_and_control_characters() -> None:
     dirty = "\u202eWhat\u200b did\u0000 Xi\u2066 say\tabout\n Ｔａｉｗａｎ?\u200d"
-    assert clean_question(dirty) == "What did Xi say about Taiwan?"
-    assert clean_question("\u200b\u200c\u200d\u2060\ufeff") == ""
+    assert normalize_question(dirty) == "What did Xi say about Taiwan?"
+    assert normalize_question("\u200b\u200c\u200d\u2060\ufeff") == ""
 
 
 def test_rate_limiter_refills_over_time() -> None:
@@ -185,11 +157,8 @@ async def test_concurrent_questions_are_answered_in_one_batch() -> None:
 
 
 async def test_warm_up_errors_reach_the_entry_point_unwrapped() -> None:
-    class Broken(FakeEngine):
-        def snapshot(self) -> None:
-            raise IndexMissing("no index has been built yet. Run `readout index` first.")
-
-    service = make_service(Broken())
+    missing = IndexMissing("no index has been built yet. Run `readout index` first.")
+    service = make_service(FakeEngine(warm_up_error=missing))
     with pytest.raises(IndexMissing):
         await service.start()
     service.close()

@@ -4,7 +4,8 @@ import json
 
 import pytest
 
-from bot.render_slack import (
+from bot.service import Reply, ReplyKind
+from bot.slack_app.render import (
     ANSWER_ACTIONS,
     FEEDBACK_DOWN,
     FEEDBACK_UP,
@@ -21,7 +22,6 @@ from bot.render_slack import (
     render_sources,
     split_text,
 )
-from bot.service import Reply, ReplyKind
 from retrieval.answer import Answer, Citation
 
 QUOTE = "Xi called the issue the “first red line” in the relationship."
