@@ -160,17 +160,26 @@ def open_engine(
     right away, so loading it overlaps with opening the store and reading the index.
     """
     embedder = embedder or open_embedder(settings)
+    loading: threading.Thread | None = None
     if preload_model:
-        threading.Thread(
+        loading = threading.Thread(
             target=_load_quietly, args=(embedder,), name="readout-model-load", daemon=True
-        ).start()
-    store = store or open_store(settings)
-    if store.pointer() is None:
-        raise IndexMissing(
-            f"there is no index in {store.location} yet: run `readout index PATH ...` to index "
-            "your documents, or `readout index --demo` for the bundled article."
         )
-    verify_index(store)  # a damaged store must not answer with quietly worse scores
+        loading.start()
+    try:
+        store = store or open_store(settings)
+        if store.pointer() is None:
+            raise IndexMissing(
+                f"there is no index in {store.location} yet: run `readout index PATH ...` to "
+                "index your documents, or `readout index --demo` for the bundled article."
+            )
+        verify_index(store)  # a damaged store must not answer with quietly worse scores
+    except BaseException:
+        if loading is not None:
+            # The process is about to report the error and exit: an ONNX Runtime session still
+            # being built in a thread at exit aborts the interpreter ("terminate called").
+            loading.join()
+        raise
     return Engine(store, embedder)
 
 

@@ -219,11 +219,14 @@ class Engine:
             return self._snapshot
 
     def warm_up(self) -> None:
-        """Load the model and the live index now, so the first question does not wait."""
+        """Load the live index and the model now, so the first question does not wait.
+
+        The index first: a missing index or one built with another model is reported as such,
+        not as whatever loading a model it does not need would say."""
+        self.snapshot()
         load = getattr(self._embedder, "load", None)
         if callable(load):
             load()
-        self.snapshot()
 
     def titles(self) -> tuple[str, ...]:
         """The titles of the indexed documents (what a chat bot says it answers about)."""

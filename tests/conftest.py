@@ -1,11 +1,10 @@
 """Shared fixtures: a clean environment for every test, the real model and a real index once
-per session, and a small deterministic fake embedder for unit tests (``tests.fakes``)."""
+per session, and a small deterministic fake embedder for unit tests (``tests.support.fakes``)."""
 
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,17 +13,12 @@ import pytest
 from index.build import build_index
 from index.corpus import BUNDLED_CORPUS_DIR
 from index.embedder import OnnxEmbedder, SentenceTransformerEmbedder
-from index.model import DEFAULT_MODEL, default_model_dir
+from index.model import DEFAULT_MODEL
 from index.store import ChromaStore
 from retrieval.engine import Engine
-from tests.fakes import FakeEmbedder
+from tests.support.fakes import FakeEmbedder
+from tests.support.paths import MODEL_DIR
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-SHARED = PROJECT_ROOT.parent / "shared"
-DEV_SET = SHARED / "eval" / "dev.jsonl"
-TEST_DATA = Path(__file__).resolve().parent / "data"
-# Resolved before any test clears the environment: where `make install` put the model.
-MODEL_DIR = Path(os.environ.get("READOUT_MODEL_DIR") or default_model_dir())
 _OUR_PREFIXES = ("READOUT_", "SLACK_", "DISCORD_")
 
 
@@ -81,22 +75,15 @@ def article_engine(article_store_dir: Path, real_embedder: OnnxEmbedder) -> Engi
 
 @pytest.fixture
 def readout_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
-    """Environment for running the `readout` CLI in a subprocess with its own store."""
+    """Environment for running the `readout` CLI in a subprocess with its own (empty) store."""
     env = dict(os.environ)
     env["READOUT_STORE"] = str(tmp_path / "store")
     yield env
 
 
-def run_readout(
-    env: dict[str, str], *args: str, stdin: str | None = None, timeout: float = 180
-) -> subprocess.CompletedProcess[str]:
-    """Run the CLI as a user does: its own process, the real model and store."""
-    return subprocess.run(
-        [sys.executable, "-m", "bot", *args],
-        env=env,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+@pytest.fixture
+def article_env(readout_env: dict[str, str], article_store_dir: Path) -> dict[str, str]:
+    """Like ``readout_env``, with a copy of the bundled article's index in the store (what
+    `readout index --demo` builds)."""
+    shutil.copytree(article_store_dir, readout_env["READOUT_STORE"])
+    return readout_env

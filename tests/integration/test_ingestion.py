@@ -15,11 +15,12 @@ import sqlite3
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from tests.conftest import run_readout as readout
-from tests.documents import make_pdf
+from tests.support.documents import make_pdf
+from tests.support.paths import run_readout as readout
 
 pytestmark = pytest.mark.integration
 
@@ -59,10 +60,11 @@ def docs(tmp_path: Path) -> Path:
     return folder
 
 
-def _ask(env: dict[str, str], question: str) -> dict:  # type: ignore[type-arg]
+def _ask(env: dict[str, str], question: str) -> dict[str, Any]:
     done = readout(env, "ask", "--json", question)
     assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)  # type: ignore[no-any-return]
+    answer: dict[str, Any] = json.loads(done.stdout)
+    return answer
 
 
 def test_html_pdf_and_markdown_are_cited_with_section_page_and_url(

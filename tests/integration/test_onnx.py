@@ -21,7 +21,7 @@ from index.store import ChromaStore
 from retrieval.answer import Answer
 from retrieval.engine import Engine
 from retrieval.evaluation import evaluate, parse_cases
-from tests.conftest import DEV_SET, MODEL_DIR, SHARED, TEST_DATA, run_readout
+from tests.support.paths import DEV_SET, MODEL_DIR, SHARED, TEST_DATA, run_readout
 
 pytestmark = pytest.mark.integration
 

@@ -15,7 +15,7 @@ import pytest
 
 from bot.service import AnswerService, Asker, ReplyKind
 from retrieval.engine import Engine
-from tests.conftest import DEV_SET
+from tests.support.paths import DEV_SET
 
 pytestmark = pytest.mark.integration
 

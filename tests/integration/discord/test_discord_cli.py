@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import PROJECT_ROOT
-from tests.integration.discord.conftest import TOKEN
-from tests.integration.discord.fake_discord import APP_ID, GUILD_ID, FakeDiscord
+from tests.support.discord import TOKEN
+from tests.support.fake_discord import APP_ID, GUILD_ID, FakeDiscord
+from tests.support.paths import PROJECT_ROOT
 
 pytestmark = pytest.mark.integration
 

@@ -21,9 +21,9 @@ import aiohttp
 import pytest
 
 from bot.slack_app.render import FEEDBACK_DOWN, FEEDBACK_UP
-from tests.conftest import PROJECT_ROOT
-from tests.integration.discord.fake_discord import APP_ID, USER_ID
-from tests.integration.ops.conftest import (
+from tests.integration.slack.test_serve_slack import readout
+from tests.support.fake_discord import APP_ID, USER_ID
+from tests.support.ops import (
     LOG_SALT,
     SECRETS,
     WAIT,
@@ -31,14 +31,14 @@ from tests.integration.ops.conftest import (
     CountingSlack,
     logged,
 )
-from tests.integration.slack.conftest import (
+from tests.support.paths import PROJECT_ROOT
+from tests.support.slack import (
     APP_TOKEN,
     BOT_TOKEN,
     SIGNING_SECRET,
     SlackHttp,
     answer_id_of,
 )
-from tests.integration.slack.test_serve_slack import readout
 
 pytestmark = pytest.mark.integration
 
@@ -54,8 +54,8 @@ def serve_env(tmp_path: Path, article_store_dir: Path) -> Iterator[dict[str, str
     yield {
         **os.environ,
         "READOUT_STORE": str(store),
-        "READOUT_DB": str(tmp_path / "log" / "questions.sqlite3"),
-        "READOUT_LOG_SALT": LOG_SALT,
+        "READOUT_QUESTION_LOG": str(tmp_path / "log" / "questions.sqlite3"),
+        "READOUT_QUESTION_LOG_SALT": LOG_SALT,
         "READOUT_LOG_LEVEL": "DEBUG",
     }
 
@@ -104,7 +104,7 @@ async def test_serve_slack_logs_questions_and_votes_and_leaks_nothing(
     output = "".join(server.stderr)
     assert "DEBUG" in output and "Traceback" not in output
     assert not [s for s in SECRETS if s in output]
-    db = Path(env["READOUT_DB"])
+    db = Path(env["READOUT_QUESTION_LOG"])
     [row] = logged(db)
     assert (row["platform"], row["question"], row["outcome"]) == ("slack", TAIWAN, "answered")
     assert row["answer_id"] == answer_id and row["user_hash"] != SLACK_USER
@@ -154,7 +154,7 @@ async def test_serve_discord_logs_questions_and_votes_and_leaks_nothing(
     assert process.returncode == 0, output[-3000:]
     assert "DEBUG" in output and "Traceback" not in output
     assert not [s for s in SECRETS if s in output]
-    db = Path(env["READOUT_DB"])
+    db = Path(env["READOUT_QUESTION_LOG"])
     [row] = logged(db)
     assert (row["platform"], row["channel_kind"], row["outcome"]) == (
         "discord",

@@ -24,7 +24,7 @@ import yaml
 from click.testing import CliRunner
 
 from bot.cli import main
-from tests.conftest import PROJECT_ROOT
+from tests.support.paths import PROJECT_ROOT
 
 DOCKERFILE = PROJECT_ROOT / "Dockerfile"
 COMPOSE = PROJECT_ROOT / "compose.yaml"
@@ -157,8 +157,8 @@ def test_compose_runs_an_indexer_once_then_both_bots_on_the_server() -> None:
     assert "--http" in services["slack"]["command"]
     assert "/healthz" in " ".join(services["slack"]["healthcheck"]["test"])
     # The two bots keep separate question logs on the shared state volume.
-    assert services["slack"]["environment"]["READOUT_DB"] != (
-        services["discord"]["environment"]["READOUT_DB"]
+    assert services["slack"]["environment"]["READOUT_QUESTION_LOG"] != (
+        services["discord"]["environment"]["READOUT_QUESTION_LOG"]
     )
 
 

@@ -15,7 +15,7 @@ from index.embedder import OnnxEmbedder
 from index.errors import IndexLocked
 from index.lock import LOCK_MARKER, FileWriterLock, ServerWriterLock
 from index.store import ChromaStore
-from tests.integration.server.conftest import ChromaServer, readout, wait_until
+from tests.support.chroma import ChromaServer, readout, wait_until
 
 pytestmark = pytest.mark.integration
 

@@ -24,8 +24,8 @@ from index.errors import IndexLocked
 from index.lock import LOCK_MARKER, ServerWriterLock
 from index.store import ChromaStore
 from retrieval.engine import Engine
-from tests.conftest import DEV_SET, TEST_DATA
-from tests.integration.server.conftest import CLI_TIMEOUT, ChromaServer, wait_until
+from tests.support.chroma import CLI_TIMEOUT, ChromaServer, wait_until
+from tests.support.paths import DEV_SET, TEST_DATA
 
 pytestmark = pytest.mark.integration
 

@@ -19,8 +19,8 @@ from index.errors import StoreUnavailable
 from index.store import ChromaStore
 from retrieval.engine import Engine
 from retrieval.sidecar import load_sidecar
-from tests.conftest import DEV_SET
-from tests.integration.server.conftest import ChromaServer, SilentServer, readout
+from tests.support.chroma import ChromaServer, SilentServer, readout
+from tests.support.paths import DEV_SET
 
 pytestmark = pytest.mark.integration
 

@@ -14,7 +14,7 @@ from slack_bolt.async_app import AsyncApp
 
 from bot.slack_app import listener_tasks
 from bot.slack_app.render import SHOW_SOURCES
-from tests.integration.slack.conftest import (
+from tests.support.slack import (
     APP_TOKEN,
     QUESTION,
     WAIT,

@@ -20,7 +20,7 @@ from bot.service import (
 )
 from index.errors import IndexMissing, StoreUnavailable
 from retrieval.engine import normalize_question
-from tests.fakes import FakeEngine
+from tests.support.fakes import FakeEngine
 
 ASKER = Asker("test", "U1")
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from index.corpus import load_documents, parse_document
 from index.formats.html_format import read_html
 from index.formats.pdf_format import read_pdf
-from tests.documents import make_pdf
+from tests.support.documents import make_pdf
 
 
 def md(text: str, doc_id: str = "guide"):  # type: ignore[no-untyped-def]

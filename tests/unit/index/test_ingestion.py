@@ -17,7 +17,7 @@ from index.corpus import load_documents
 from index.errors import CorpusError
 from index.sentences import MAX_SENTENCE_CHARS, split_sentences
 from index.store import ChromaStore
-from tests.conftest import FakeEmbedder
+from tests.support.fakes import FakeEmbedder
 
 # -- document ids ----------------------------------------------------------------------------
 

@@ -12,7 +12,7 @@ from index.errors import IndexMismatch, IndexMissing, QuestionError
 from index.store import IndexPointer
 from retrieval.answer import Answer
 from retrieval.engine import MAX_QUESTION_CHARS, Engine, validate_question
-from tests.fakes import FakeEmbedder, FakeStore
+from tests.support.fakes import FakeEmbedder, FakeStore
 
 
 def fake_store(corpus: Path, embedder: FakeEmbedder) -> FakeStore:

@@ -27,7 +27,7 @@ from bot.discord_app.serve import serve
 from bot.service import AnswerService
 from bot.settings import Settings
 from index.errors import ConfigError
-from tests.fakes import FakeEngine
+from tests.support.fakes import FakeEngine
 
 
 @pytest.fixture

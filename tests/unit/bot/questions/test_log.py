@@ -19,7 +19,7 @@ from bot.service import TERMINAL, UNAVAILABLE, AnswerService, Asker, Reply, Repl
 from bot.settings import Settings
 from index.errors import QuestionError, StoreUnavailable
 from retrieval.answer import Answer, Citation
-from tests.fakes import FakeEngine
+from tests.support.fakes import FakeEngine
 
 ASKER = Asker("slack", "U0RAWUSERID", "channel")
 DAY = 86_400.0

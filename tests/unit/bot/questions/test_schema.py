@@ -30,7 +30,7 @@ def test_wal_mode_and_a_versioned_schema(qlog: QuestionLog, db_path: Path) -> No
 
 
 def test_migrations_run_in_order_and_keep_the_data(db_path: Path) -> None:
-    steps = [("CREATE TABLE t (a INTEGER)", "INSERT INTO t VALUES (1)")]
+    steps: list[tuple[str, ...]] = [("CREATE TABLE t (a INTEGER)", "INSERT INTO t VALUES (1)")]
     db_path.parent.mkdir(parents=True)
     connection = sqlite3.connect(db_path, isolation_level=None)
     assert migrate(connection, steps) == 1

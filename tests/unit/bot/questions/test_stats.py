@@ -25,7 +25,7 @@ from bot.questions.stats import (
 from bot.service import UNAVAILABLE, Asker, Reply, ReplyKind
 from index.errors import ConfigError
 from retrieval.answer import Answer, Citation
-from tests.unit.bot.test_service import FakeEngine
+from tests.support.fakes import FakeEngine
 
 DAY = 86_400.0
 MONDAY = 1_767_571_200.0  # 2026-01-05T00:00:00Z
