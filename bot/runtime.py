@@ -53,7 +53,7 @@ def open_store(settings: Settings, *, timeout: float | None = None) -> ChromaSto
 def writer_lock(settings: Settings, store: ChromaStore) -> WriterLock:
     """The lock a build holds: a lease on the Chroma server, or a file beside the folder."""
     if store.is_remote:
-        return ServerWriterLock(store, ttl=settings.index_lock_ttl)
+        return ServerWriterLock(store.markers, ttl=settings.index_lock_ttl)
     return FileWriterLock(settings.store)
 
 

@@ -149,7 +149,7 @@ def writer_lock_for(store: ChromaStore, lock_dir: Path | None = None) -> WriterL
     if lock_dir is not None:
         return FileWriterLock(lock_dir)
     if store.is_remote:
-        return ServerWriterLock(store)
+        return ServerWriterLock(store.markers)
     return NoLock()
 
 

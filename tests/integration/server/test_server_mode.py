@@ -126,7 +126,7 @@ def test_the_http_client_gets_our_timeout(article_on_server: ChromaServer) -> No
     upgrade moves that session, this fails loudly instead of hangs coming back silently."""
     store = ChromaStore.open_remote(article_on_server.url, timeout=3.5)
     assert store.pointer() is not None
-    session = store._client._server._session
+    session = store.connection.client._server._session
     assert isinstance(session, httpx.Client)
     assert session.timeout == httpx.Timeout(3.5)
     store.close()
