@@ -132,9 +132,14 @@ def run_bench(
     # No target since the ONNX embedder: the encode it divides by became 4x faster, so the same
     # few milliseconds of search around it weigh more (BENCHMARKS.md); reported to watch.
     add(
-        Row("answer overhead", f"warm ask {ask_ms:.1f} ms ÷ bare encode {encode_ms:.1f} ms, "
-            f"{DEMO_QUESTION!r}, medians of {repeats} alternating pairs", ask_ms / encode_ms, "×")
-    )  # fmt: skip
+        Row(
+            "answer overhead",
+            f"warm ask {ask_ms:.1f} ms ÷ bare encode {encode_ms:.1f} ms, "
+            f"{DEMO_QUESTION!r}, medians of {repeats} alternating pairs",
+            ask_ms / encode_ms,
+            "×",
+        )
+    )
     add(*_embedder_rows(engine, Engine(base_store, reference), questions, repeats))
     if not quick and dev_set is not None and (dev_set.parent / "squad").is_dir():
         progress("embedders: squad answers, indexed by each embedder")
@@ -157,9 +162,12 @@ def run_bench(
             add(*_build_rows(corpus, embedder, reference, store, workdir, progress))
         build_embedder: Any = _StandInEmbedder(embedder) if stand_in else embedder
         build_index(
-            [corpus], embedder=build_embedder, store=store, show_progress=False,
+            [corpus],
+            embedder=build_embedder,
+            store=store,
+            show_progress=False,
             sidecar=write_sidecar,
-        )  # fmt: skip
+        )
         scaled = Engine(store, embedder)
         scaled.ask(DEMO_QUESTION)
         base_ms, scaled_ms = _paired_median_ms(
@@ -168,18 +176,29 @@ def run_bench(
         target = {10_000: "<= 1.5", 100_000: "<= 2"}.get(size, "")
         note = "distractors use seeded random stand-in vectors" if stand_in else "real embeddings"
         add(
-            Row(f"scale {size:,}", f"ask {scaled_ms:.1f} ms ÷ {base_ms:.1f} ms at 14 "
-                f"paragraphs, medians of {repeats} alternating pairs", scaled_ms / base_ms, "×",
-                target, note)
-        )  # fmt: skip
+            Row(
+                f"scale {size:,}",
+                f"ask {scaled_ms:.1f} ms ÷ {base_ms:.1f} ms at 14 "
+                f"paragraphs, medians of {repeats} alternating pairs",
+                scaled_ms / base_ms,
+                "×",
+                target,
+                note,
+            )
+        )
         if dev_set is not None and (size == QUALITY_SIZE or quick):
             report = evaluate(
                 parse_cases(dev_set.read_text(encoding="utf-8").splitlines()), scaled.ask
             )
             add(
-                Row(f"dev top-1 with {size:,} distractors", f"{dev_set.name}, real embeddings",
-                    report.top1, f"/{report.answerable}", ">= 22" if size == QUALITY_SIZE else "")
-            )  # fmt: skip
+                Row(
+                    f"dev top-1 with {size:,} distractors",
+                    f"{dev_set.name}, real embeddings",
+                    report.top1,
+                    f"/{report.answerable}",
+                    ">= 22" if size == QUALITY_SIZE else "",
+                )
+            )
         if size in {QUALITY_SIZE, STAND_IN_FROM} or quick:
             add(*_serving_rows(settings, folder, size))
 
@@ -222,13 +241,24 @@ def _embedder_rows(
     )
     same = sum(_cited(engine.ask(q)) == _cited(reference.ask(q)) for q in questions)
     return [
-        Row("warm answer, embedder ratio", f"ask {ours_ms:.1f} ms "
+        Row(
+            "warm answer, embedder ratio",
+            f"ask {ours_ms:.1f} ms "
             f"({_embedder_name(engine.embedder)}) ÷ {reference_ms:.1f} ms (sentence-transformers), "
-            f"medians of {repeats} alternating pairs", ours_ms / reference_ms, "×", "<= 0.7"),
-        Row("dev answers identical", f"{_embedder_name(engine.embedder)} vs "
-            "sentence-transformers on one index, cited sentences and abstentions", same,
-            f"/{len(questions)}", f">= {len(questions)}"),
-    ]  # fmt: skip
+            f"medians of {repeats} alternating pairs",
+            ours_ms / reference_ms,
+            "×",
+            "<= 0.7",
+        ),
+        Row(
+            "dev answers identical",
+            f"{_embedder_name(engine.embedder)} vs "
+            "sentence-transformers on one index, cited sentences and abstentions",
+            same,
+            f"/{len(questions)}",
+            f">= {len(questions)}",
+        ),
+    ]
 
 
 def _squad_row(workdir: Path, squad: Path, ours: Embedder, reference: Embedder) -> Row:
@@ -309,16 +339,26 @@ def _dense_only_rows(
 
     dense_ms = _median_ms(lambda: top_paragraph(DEMO_QUESTION), repeats)
     rows = [
-        Row("dense-only latency", f"encode + chromadb top paragraph {dense_ms:.1f} ms; readout "
-            f"ask {ask_ms:.1f} ms", dense_ms, " ms")
-    ]  # fmt: skip
+        Row(
+            "dense-only latency",
+            f"encode + chromadb top paragraph {dense_ms:.1f} ms; readout ask {ask_ms:.1f} ms",
+            dense_ms,
+            " ms",
+        )
+    ]
     if dev_set is not None:
         cases = [
             c for c in parse_cases(dev_set.read_text(encoding="utf-8").splitlines()) if c.answerable
         ]
         hits = sum(top_paragraph(c.question) in c.paragraphs for c in cases)
-        rows.append(Row("dense-only dev top-1", f"{dev_set.name}, no abstention possible", hits,
-                        f"/{len(cases)}"))  # fmt: skip
+        rows.append(
+            Row(
+                "dense-only dev top-1",
+                f"{dev_set.name}, no abstention possible",
+                hits,
+                f"/{len(cases)}",
+            )
+        )
     return rows
 
 
@@ -352,9 +392,11 @@ def _build_rows(
     shutil.rmtree(reference_folder, ignore_errors=True)
     started = time.perf_counter()
     build_index(
-        [corpus], embedder=reference, store=ChromaStore.open_local(reference_folder),
+        [corpus],
+        embedder=reference,
+        store=ChromaStore.open_local(reference_folder),
         sidecar=write_sidecar,
-    )  # fmt: skip
+    )
     reference_rate = len(texts) / (time.perf_counter() - started)
     shutil.rmtree(reference_folder, ignore_errors=True)
 
@@ -362,15 +404,31 @@ def _build_rows(
     again = build_index([corpus], embedder=counting, store=store)
     name = _embedder_name(embedder)
     return [
-        Row("index build", f"{build_rate:.0f} paragraphs/s building {len(texts):,} paragraphs "
-            f"÷ {bare_rate:.0f} paragraphs/s bare encode ({name})", build_rate / bare_rate, "×",
-            ">= 0.8"),
-        Row("index build, embedder ratio", f"{build_rate:.0f} paragraphs/s ({name}) ÷ "
+        Row(
+            "index build",
+            f"{build_rate:.0f} paragraphs/s building {len(texts):,} paragraphs "
+            f"÷ {bare_rate:.0f} paragraphs/s bare encode ({name})",
+            build_rate / bare_rate,
+            "×",
+            ">= 0.8",
+        ),
+        Row(
+            "index build, embedder ratio",
+            f"{build_rate:.0f} paragraphs/s ({name}) ÷ "
             f"{reference_rate:.0f} paragraphs/s (sentence-transformers), {len(texts):,} "
-            "paragraphs each", build_rate / reference_rate, "×", ">= 1.3"),
-        Row("incremental re-run", f"unchanged {len(texts):,}-paragraph corpus "
-            f"(changed={again.changed})", counting.texts, " texts embedded", "<= 0"),
-    ]  # fmt: skip
+            "paragraphs each",
+            build_rate / reference_rate,
+            "×",
+            ">= 1.3",
+        ),
+        Row(
+            "incremental re-run",
+            f"unchanged {len(texts):,}-paragraph corpus (changed={again.changed})",
+            counting.texts,
+            " texts embedded",
+            "<= 0",
+        ),
+    ]
 
 
 def _cold_start_rows(settings: Settings, store: Path, repeats: int) -> list[Row]:
@@ -390,22 +448,41 @@ def _cold_start_rows(settings: Settings, store: Path, repeats: int) -> list[Row]
         for side, run_env in enumerate((env, reference_env)):
             started = time.perf_counter()
             done = subprocess.run(
-                [sys.executable, "-c", probe, DEMO_QUESTION], env=run_env, capture_output=True,
-                text=True, check=True, timeout=300,
-            )  # fmt: skip
+                [sys.executable, "-c", probe, DEMO_QUESTION],
+                env=run_env,
+                capture_output=True,
+                text=True,
+                check=True,
+                timeout=300,
+            )
             times[side].append(time.perf_counter() - started)
             rss[side] = max(rss[side], int(re.findall(r"maxrss (\d+)", done.stderr)[-1]))
     ours_s, reference_s = statistics.median(times[0]), statistics.median(times[1])
     name = _embedder_name(open_embedder(settings))
     return [
-        Row("cold start, embedder ratio", f"`readout ask` to its answer {ours_s:.2f} s ({name}) "
+        Row(
+            "cold start, embedder ratio",
+            f"`readout ask` to its answer {ours_s:.2f} s ({name}) "
             f"÷ {reference_s:.2f} s (sentence-transformers), medians of {repeats} alternating",
-            ours_s / reference_s, "×", "<= 0.35"),
-        Row("cold start", f"`readout ask` to its printed answer ({name}), default corpus",
-            ours_s, " s", "<= 3"),
-        Row("memory: readout ask", f"peak RSS, default corpus ({name}; sentence-transformers "
-            f"{rss[1] / 1024:.0f} MiB)", rss[0] / 1024, " MiB", "<= 300"),
-    ]  # fmt: skip
+            ours_s / reference_s,
+            "×",
+            "<= 0.35",
+        ),
+        Row(
+            "cold start",
+            f"`readout ask` to its printed answer ({name}), default corpus",
+            ours_s,
+            " s",
+            "<= 3",
+        ),
+        Row(
+            "memory: readout ask",
+            f"peak RSS, default corpus ({name}; sentence-transformers {rss[1] / 1024:.0f} MiB)",
+            rss[0] / 1024,
+            " MiB",
+            "<= 300",
+        ),
+    ]
 
 
 def _serving_rows(settings: Settings, store: Path, size: int) -> list[Row]:
@@ -430,9 +507,12 @@ def _serving_rows(settings: Settings, store: Path, size: int) -> list[Row]:
     env = dict(os.environ, READOUT_STORE=str(store), READOUT_MODEL_DIR=str(settings.model_dir))
     started = time.perf_counter()
     process = subprocess.Popen(
-        [sys.executable, "-c", probe, DEMO_QUESTION, "Who will travel to China?"], env=env,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        [sys.executable, "-c", probe, DEMO_QUESTION, "Who will travel to China?"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     assert process.stdout is not None
     first_line = process.stdout.readline()
     ready_s = time.perf_counter() - started
@@ -441,12 +521,22 @@ def _serving_rows(settings: Settings, store: Path, size: int) -> list[Row]:
         raise RuntimeError(f"the bot core probe failed: {errors[-2000:]}")
     rss_mib = int(rest.split()[-1]) / 1024
     return [
-        Row(f"bot ready, {size:,} distractors", "process start to the bot core's first answer "
-            "(model, store, snapshot from the sidecar)", ready_s, " s",
-            "<= 10" if size >= STAND_IN_FROM else ""),
-        Row(f"memory: bot core, {size:,} distractors", "peak RSS of the answer service after "
-            "16 concurrent questions", rss_mib, " MiB", "<= 1536"),
-    ]  # fmt: skip
+        Row(
+            f"bot ready, {size:,} distractors",
+            "process start to the bot core's first answer "
+            "(model, store, snapshot from the sidecar)",
+            ready_s,
+            " s",
+            "<= 10" if size >= STAND_IN_FROM else "",
+        ),
+        Row(
+            f"memory: bot core, {size:,} distractors",
+            "peak RSS of the answer service after 16 concurrent questions",
+            rss_mib,
+            " MiB",
+            "<= 1536",
+        ),
+    ]
 
 
 # -- inputs ----------------------------------------------------------------------------------

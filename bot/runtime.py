@@ -23,7 +23,7 @@ from bot.settings import EMBEDDER_ONNX, Settings
 from index import integrity
 from index.build import BuildReport, build_index
 from index.corpus import BUNDLED_CORPUS_DIR, ProgressCallback
-from index.embedder import OnnxEmbedder, SentenceTransformerEmbedder
+from index.embedder import Embedder, OnnxEmbedder, SentenceTransformerEmbedder
 from index.errors import CorpusError, IndexMissing, StoreCorrupt
 from index.lock import FileWriterLock, ServerWriterLock, WriterLock
 from index.model import is_default_model
@@ -151,7 +151,7 @@ def open_engine(
     *,
     preload_model: bool = False,
     store: ChromaStore | None = None,
-    embedder: LoadableEmbedder | None = None,
+    embedder: Embedder | None = None,
 ) -> Engine:
     """An engine over the live index; :class:`IndexMissing`, naming the command to run, when
     the store holds none. Only ``readout index`` (and ``make run``) write an index.
@@ -205,9 +205,11 @@ def open_service(
     return AnswerService.from_settings(settings, engine, question_log=question_log, health=health)
 
 
-def _load_quietly(embedder: LoadableEmbedder) -> None:
+def _load_quietly(embedder: Embedder) -> None:
     # A failure here is raised again, to the caller, by the first encode that retries the load.
+    load = getattr(embedder, "load", None)
     try:
-        embedder.load()
+        if callable(load):
+            load()
     except Exception:
         log.debug("background model load failed", exc_info=True)

@@ -325,8 +325,12 @@ class AnswerService:
         latency = time.perf_counter() - started
         log.info(
             "answered on %s in %.0f ms (abstained=%s, citations=%d, answer=%s)",
-            asker.platform, latency * 1000, answer.abstained, len(answer.citations), answer_id,
-        )  # fmt: skip
+            asker.platform,
+            latency * 1000,
+            answer.abstained,
+            len(answer.citations),
+            answer_id,
+        )
         self._log_question(
             asker, question, Reply(ReplyKind.ANSWER, answer.text, answer, answer_id), latency
         )
@@ -366,9 +370,7 @@ class AnswerService:
             return Reply(ReplyKind.USAGE, NO_SOURCE)
         return await self._chat_reply(asker, ReplyKind.SOURCE, self.find_source(ref))
 
-    async def _chat_reply(
-        self, asker: Asker, kind: ReplyKind, finding: Awaitable[Answer]
-    ) -> Reply:
+    async def _chat_reply(self, asker: Asker, kind: ReplyKind, finding: Awaitable[Answer]) -> Reply:
         limited = self._rate_limited(asker)
         if limited:
             _close(finding)

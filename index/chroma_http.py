@@ -264,8 +264,7 @@ def public_url(url: str) -> str:
 
 def _unavailable(location: str, why: str = "did not answer") -> StoreUnavailable:
     return StoreUnavailable(
-        f"search is unavailable right now: the index server at {location} {why}. "
-        "Try again shortly."
+        f"search is unavailable right now: the index server at {location} {why}. Try again shortly."
     )
 
 

@@ -163,8 +163,9 @@ class ServerWriterLock:
                     )
                 log.warning(
                     "taking over the writer lock of %s, expired %.0f s ago",
-                    lease.get("owner", "?"), now - expires_at,
-                )  # fmt: skip
+                    lease.get("owner", "?"),
+                    now - expires_at,
+                )
                 self._markers.remove(LOCK_MARKER, held_id)
             marker_id = self._markers.create(LOCK_MARKER, self._lease(now))
             if marker_id is None:  # another writer got there between our two attempts

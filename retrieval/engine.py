@@ -213,9 +213,11 @@ class Engine:
                 self._snapshot = Snapshot.load(self._store, pointer)
                 log.info(
                     "loaded index v%d: %d paragraphs, %d sentences in %.2fs",
-                    pointer.version, len(self._snapshot.paragraphs),
-                    len(self._snapshot.sentences), time.perf_counter() - started,
-                )  # fmt: skip
+                    pointer.version,
+                    len(self._snapshot.paragraphs),
+                    len(self._snapshot.sentences),
+                    time.perf_counter() - started,
+                )
             return self._snapshot
 
     def warm_up(self) -> None:
@@ -431,14 +433,18 @@ class Engine:
             )
         return snapshot.documents[doc_id], snapshot.paragraphs[row]
 
-
     def source(self, ref: str) -> Answer:
         """One paragraph in full, for ``N`` or ``DOC:N``, cited as ``[1]``."""
         document, paragraph = self.paragraph(ref)
         citation = _cite(
-            document, paragraph, n=1, sentence=0, quote=paragraph.text, score=1.0,
+            document,
+            paragraph,
+            n=1,
+            sentence=0,
+            quote=paragraph.text,
+            score=1.0,
             reason="requested paragraph",
-        )  # fmt: skip
+        )
         return Answer.quoting(f"Source {ref.strip()}", [citation], self.snapshot().pointer.version)
 
 
@@ -537,8 +543,9 @@ def _corpus_view(snapshot: Snapshot, terms: QueryTerms) -> CorpusView:
         sentence_tokens=snapshot.sentence_lexical.tokens,
         paragraph_tokens=snapshot.paragraph_lexical.tokens,
         title_stems=snapshot.title_stems,
-        has_answer_type=lambda row: bool(answer_type)
-        and has_answer_type(answer_type or "", texts[row]),
+        has_answer_type=lambda row: (
+            bool(answer_type) and has_answer_type(answer_type or "", texts[row])
+        ),
         credits_speaker=lambda row: bool(wanted & snapshot.speaker_tokens_of[row]),
     )
 
@@ -577,9 +584,14 @@ def _citation(snapshot: Snapshot, n: int, row: int, score: float, reason: str) -
         sentence.doc_id, sentence.doc_id, "", "", "", "", 0
     )
     return _cite(
-        document, snapshot.paragraph_of(row),
-        n=n, sentence=sentence.index, quote=sentence.text, score=score, reason=reason,
-    )  # fmt: skip
+        document,
+        snapshot.paragraph_of(row),
+        n=n,
+        sentence=sentence.index,
+        quote=sentence.text,
+        score=score,
+        reason=reason,
+    )
 
 
 def _cite(

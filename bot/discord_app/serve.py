@@ -116,5 +116,3 @@ async def _connect(client: discord.Client) -> None:
         ) from None
     except discord.GatewayNotFound:
         raise ReadoutError("cannot find Discord's gateway; try again later.") from None
-
-

@@ -55,6 +55,7 @@ UNAVAILABLE = "unavailable"
 FAILED = "failed"
 OUTCOMES = (ANSWERED, ABSTAINED, UNAVAILABLE, FAILED)
 
+
 @dataclass(frozen=True, slots=True)
 class LoggedQuestion:
     """One row of ``questions`` (and its citations), as queued for the writer."""
@@ -290,8 +291,9 @@ class QuestionLog:
         if questions.rowcount or votes.rowcount:
             log.info(
                 "question log: deleted %d questions and %d votes past retention",
-                questions.rowcount, votes.rowcount,
-            )  # fmt: skip
+                questions.rowcount,
+                votes.rowcount,
+            )
 
 
 def _insert(connection: sqlite3.Connection, record: LoggedQuestion | Vote) -> None:

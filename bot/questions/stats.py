@@ -307,17 +307,37 @@ def export_csv(path: Path, out: TextIO, *, since: float | None) -> int:
             (start,),
         )
         for (
-            asked_at, platform, user_hash, channel_kind, question, outcome, abstained, cited,
-            latency_ms, index_version, answer_id, votes_up, votes_down,
-        ) in cursor:  # fmt: skip
+            asked_at,
+            platform,
+            user_hash,
+            channel_kind,
+            question,
+            outcome,
+            abstained,
+            cited,
+            latency_ms,
+            index_version,
+            answer_id,
+            votes_up,
+            votes_down,
+        ) in cursor:
             writer.writerow(
                 [
-                    _iso(asked_at), platform, user_hash, channel_kind, _inert_cell(question),
-                    outcome, "" if abstained is None else abstained, cited or "",
-                    round(latency_ms, 1), "" if index_version is None else index_version,
-                    answer_id or "", votes_up, votes_down,
+                    _iso(asked_at),
+                    platform,
+                    user_hash,
+                    channel_kind,
+                    _inert_cell(question),
+                    outcome,
+                    "" if abstained is None else abstained,
+                    cited or "",
+                    round(latency_ms, 1),
+                    "" if index_version is None else index_version,
+                    answer_id or "",
+                    votes_up,
+                    votes_down,
                 ]
-            )  # fmt: skip
+            )
             rows += 1
     return rows
 

@@ -52,7 +52,14 @@ def test_json_contract_and_stdin_batch(article_env: dict[str, str]) -> None:
     payload = json.loads(single.stdout)
     assert set(payload) == {"question", "answer", "abstained", "citations"}
     assert set(payload["citations"][0]) == {
-        "n", "doc", "title", "paragraph", "section", "url", "quote", "score"
+        "n",
+        "doc",
+        "title",
+        "paragraph",
+        "section",
+        "url",
+        "quote",
+        "score",
     }
     assert payload["citations"][0]["paragraph"] == 12 and payload["abstained"] is False
 

@@ -44,14 +44,20 @@ def docs(tmp_path: Path) -> Path:
     make_pdf(
         folder / "report.pdf",
         [
-            ["Sales grew by twelve percent in the northern region during the",
-             "spring quarter, driven by new retail partners.", "Costs were flat."],
-            ["Outlook", "The board expects hiring to resume in the autumn once the new",
-             "warehouse in Leeds opens its doors to staff."],
+            [
+                "Sales grew by twelve percent in the northern region during the",
+                "spring quarter, driven by new retail partners.",
+                "Costs were flat.",
+            ],
+            [
+                "Outlook",
+                "The board expects hiring to resume in the autumn once the new",
+                "warehouse in Leeds opens its doors to staff.",
+            ],
         ],
         title="Acme Quarterly Report",
         outline=[("Results", 0)],
-    )  # fmt: skip
+    )
     (folder / "guides" / "onboarding.md").write_text(
         "---\nurl: https://docs.example.com/onboarding\n---\n# Onboarding\n\n"
         "## First day\n\nNew starters collect their laptop from the IT desk on the second floor.\n",

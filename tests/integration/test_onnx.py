@@ -100,8 +100,11 @@ def test_export_is_made_from_the_verified_weights(tmp_path: Path) -> None:
     shutil.copytree(MODEL_DIR, model_dir, ignore=shutil.ignore_patterns(ONNX_DIR))
     done = subprocess.run(
         [sys.executable, "-m", "index.model", "fetch", str(model_dir)],
-        capture_output=True, text=True, timeout=600, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     manifest = json.loads((model_dir / ONNX_DIR / ONNX_MANIFEST).read_text(encoding="utf-8"))
     assert set(manifest["files"]) == {ONNX_FILE, ONNX_DATA}
@@ -164,9 +167,14 @@ def _heavy(stderr: str) -> str:
 def test_question_paths_never_import_torch(readout_env: dict[str, str]) -> None:
     def probe(code: str, *args: str, stdin: str | None = None, **env: str) -> tuple[str, str]:
         done = subprocess.run(
-            [sys.executable, "-c", code, *args], env=dict(readout_env, **env), input=stdin,
-            capture_output=True, text=True, timeout=300, check=False,
-        )  # fmt: skip
+            [sys.executable, "-c", code, *args],
+            env=dict(readout_env, **env),
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
         assert "Traceback" not in done.stderr, done.stderr[-2000:]
         return done.stdout, _heavy(done.stderr)
 
@@ -183,6 +191,7 @@ def test_question_paths_never_import_torch(readout_env: dict[str, str]) -> None:
     reference, heavy = probe(
         _PROBE, "ask", "--json", QUESTION, READOUT_EMBEDDER="sentence-transformers"
     )
+
     def quoted(payload: str) -> list[tuple[str, int, str]]:
         return [(c["doc"], c["paragraph"], c["quote"]) for c in json.loads(payload)["citations"]]
 

@@ -53,10 +53,23 @@ async def test_answering_never_blocks_the_event_loop(
 
 def test_bench_quick_smoke(tmp_path: Path) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "bot", "bench", "--quick", "--json", "--dir", str(tmp_path),
-         "--dev-set", str(DEV_SET)],
-        capture_output=True, text=True, timeout=900, check=False,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "bot",
+            "bench",
+            "--quick",
+            "--json",
+            "--dir",
+            str(tmp_path),
+            "--dev-set",
+            str(DEV_SET),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     rows = {row["metric"]: row for row in json.loads(done.stdout)}
     for metric in (

@@ -62,12 +62,20 @@ class ChromaServer:
         assert self.process is None, "already running"
         with self._log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                [str(CHROMA), "run", "--path", str(self.path), "--host", "127.0.0.1",
-                 "--port", str(self.port)],
+                [
+                    str(CHROMA),
+                    "run",
+                    "--path",
+                    str(self.path),
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(self.port),
+                ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 env={**os.environ, "ANONYMIZED_TELEMETRY": "False"},
-            )  # fmt: skip
+            )
         if not wait_until(self._ready, START_TIMEOUT, interval=0.1):
             self.stop()
             raise AssertionError(f"chroma run did not start: {self._log_path.read_text()[-2000:]}")

@@ -92,9 +92,7 @@ async def start_bot(
         config = bot_settings(fake_discord, **settings)
         app = create_app(config, service, shards=shards, guild_ready_timeout=0.05)
         announced: list[str] = []
-        task = asyncio.create_task(
-            run(app, sync=sync, announce=announced.append)
-        )
+        task = asyncio.create_task(run(app, sync=sync, announce=announced.append))
         bot = RunningBot(app, task, announced)
         running.append(bot)
         ready = asyncio.create_task(app.client.wait_until_ready())

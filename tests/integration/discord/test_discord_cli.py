@@ -36,12 +36,17 @@ def serve_env(tmp_path: Path, article_store_dir: Path) -> dict[str, str]:
 
 async def readout_serve_discord(env: dict[str, str], *args: str) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", "serve", "discord", *args,
+        sys.executable,
+        "-m",
+        "bot",
+        "serve",
+        "discord",
+        *args,
         env=env,
         cwd=PROJECT_ROOT,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
+    )
 
 
 async def test_a_rejected_token_exits_with_a_clear_error(

@@ -63,8 +63,13 @@ def serve_env(tmp_path: Path, article_store_dir: Path) -> Iterator[dict[str, str
 def stats(env: dict[str, str]) -> dict[str, Any]:
     done = subprocess.run(
         [sys.executable, "-m", "bot", "stats", "--json"],
-        env=env, capture_output=True, text=True, timeout=WAIT, check=False, cwd=PROJECT_ROOT,
-    )  # fmt: skip
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=WAIT,
+        check=False,
+        cwd=PROJECT_ROOT,
+    )
     assert done.returncode == 0, done.stderr
     assert not [s for s in SECRETS if s in done.stdout + done.stderr]
     report: dict[str, Any] = json.loads(done.stdout)
@@ -125,10 +130,16 @@ async def test_serve_discord_logs_questions_and_votes_and_leaks_nothing(
         "READOUT_DISCORD_GATEWAY_URL": fake.gateway_url,
     }
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", "serve", "discord",
-        env=env, cwd=PROJECT_ROOT,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
+        sys.executable,
+        "-m",
+        "bot",
+        "serve",
+        "discord",
+        env=env,
+        cwd=PROJECT_ROOT,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     try:
         await fake.wait_for(lambda: fake.identifies, timeout=WAIT)
         interaction = await fake.slash("ask", {"question": TAIWAN})

@@ -34,7 +34,6 @@ from tests.support.slack import (
 pytestmark = pytest.mark.integration
 
 
-
 @pytest.fixture
 def serve_env(tmp_path: Path, article_store_dir: Path, fake_slack: FakeSlack) -> dict[str, str]:
     store = tmp_path / "store"
@@ -138,7 +137,9 @@ async def test_unreachable_slack_is_a_clear_error(slack_settings: Settings) -> N
     settings = dataclasses.replace(slack_settings, slack_api_url=f"http://127.0.0.1:{port}/api/")
     service = AnswerService(NeverLoaded())
     try:
-        with pytest.raises(ReadoutError, match=r"^cannot reach Slack at http://127\.0\.0\.1:\d+/api/"):
+        with pytest.raises(
+            ReadoutError, match=r"^cannot reach Slack at http://127\.0\.0\.1:\d+/api/"
+        ):
             await serve(settings, service, announce=print, http=False)
     finally:
         service.close()
