@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import shutil
 import signal
 import subprocess
 import sys
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from tests.support.discord import TOKEN
@@ -82,9 +84,18 @@ async def test_serve_discord_syncs_prints_the_invite_answers_and_stops_on_sigter
         "READOUT_DISCORD_GATEWAY_URL": fake.gateway_url,
         "READOUT_DISCORD_GUILD": GUILD_ID,
     }
-    process = await readout_serve_discord(env, "--sync")
+    process = await readout_serve_discord(env, "--sync", "--health-port", "0")
+    assert process.stdout is not None
+    first = (await asyncio.wait_for(process.stdout.readline(), TIMEOUT)).decode()
+    health = re.fullmatch(r"Health check at http://0\.0\.0\.0:(\d+)/healthz\n", first)
+    assert health, first
     try:
         await fake.wait_for(lambda: fake.identifies, timeout=TIMEOUT)
+        url = f"http://127.0.0.1:{health.group(1)}/healthz"
+        async with aiohttp.ClientSession() as session, session.get(url) as response:
+            assert response.status == 200
+            report = await response.json()  # the full report: asked from the loopback
+            assert report["ok"] and report["index"]["ok"] and report["model"]["loaded"]
         [registration] = fake.calls_to("PUT", rf"/applications/{APP_ID}/guilds/{GUILD_ID}/commands")
         assert {c["name"] for c in registration.body} == {"ask", "quote", "source", "help"}
 
@@ -101,7 +112,7 @@ async def test_serve_discord_syncs_prints_the_invite_answers_and_stops_on_sigter
         raise AssertionError(f"{failure!r}; stderr:\n{stderr.decode()[-5000:]}") from failure
     process.send_signal(signal.SIGTERM)
     stdout, stderr = await asyncio.wait_for(process.communicate(), TIMEOUT)
-    out, err = stdout.decode(), stderr.decode()
+    out, err = first + stdout.decode(), stderr.decode()
     assert process.returncode == 0, err
     assert INVITE in out
     assert f"Registered 4 slash commands in guild {GUILD_ID}" in out
