@@ -166,7 +166,11 @@ class Scored:
     question: str
     terms: QueryTerms
     ranked: tuple[Ranked, ...]
-    version: int
+    snapshot: Snapshot  # the index version the rows refer to
+
+    @property
+    def version(self) -> int:
+        return self.snapshot.pointer.version
 
     @property
     def best(self) -> float:
@@ -249,7 +253,6 @@ class Engine:
         them for a moment). A question that is empty or too long gets its QuestionError in its
         place; a failure of the store or the model raises for the whole batch.
         """
-        snapshot: Snapshot | None = None
         calibration = policy.calibration_for(self._embedder.model_id)
         results: list[Answer | QuestionError] = []
         for scored in self.score_many(questions):
@@ -258,8 +261,9 @@ class Engine:
             elif not scored.ranked or not calibration.answers(scored.best):
                 results.append(Answer.not_covered(scored.question, scored.version))
             else:
-                snapshot = snapshot or self.snapshot()
-                results.append(_compose(snapshot, scored.question, list(scored.ranked)))
+                # Composed from the snapshot it was scored on: the rows mean nothing in another
+                # version, and the pointer may have moved since.
+                results.append(_compose(scored.snapshot, scored.question, list(scored.ranked)))
         return results
 
     def score_many(
@@ -292,7 +296,7 @@ class Engine:
             )
             if not terms.key_terms and not terms.expansions:
                 # Nothing to look for ("what's 2+2?"): no evidence can be measured.
-                results[position] = Scored(question, terms, (), version)
+                results[position] = Scored(question, terms, (), snapshot)
             else:
                 to_search.append((position, question, terms))
         if to_search:
@@ -313,7 +317,7 @@ class Engine:
                 rows = candidates(searches, view)
                 matrix = measure(rows, searches, view)
                 ranked = rank(rows, calibration.probability(matrix), matrix)
-                results[position] = Scored(question, terms, tuple(ranked), version)
+                results[position] = Scored(question, terms, tuple(ranked), snapshot)
         complete: list[Scored | QuestionError] = []
         for result in results:
             assert result is not None, "every question gets a result"
@@ -339,8 +343,11 @@ class Engine:
             ref = snapshot.paragraph_ref
             own: dict[tuple[str, int], None] = {}
             if not isinstance(result, QuestionError):
+                scored_on = result.snapshot
                 for ranked in result.ranked:
-                    own.setdefault(ref(snapshot.paragraph_row_of[ranked.row]), None)
+                    own.setdefault(
+                        scored_on.paragraph_ref(scored_on.paragraph_row_of[ranked.row]), None
+                    )
             lexical = snapshot.paragraph_lexical.search(question, BASELINE_DEPTH)
             dense = {
                 snapshot.paragraph_row[h.record_id]: h.similarity

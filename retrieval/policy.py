@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from index.errors import ConfigError
 from retrieval.features import FEATURES
 
 log = logging.getLogger(__name__)
@@ -76,13 +77,16 @@ class Calibration:
 
     def __post_init__(self) -> None:
         if self.features != FEATURES:
-            raise ValueError(
-                "ranker.json was fitted on other features than retrieval.features.FEATURES; "
-                "run `make train`"
+            raise ConfigError(
+                "retrieval/ranker.json was fitted on other features than this version of "
+                "readout measures; refit it with `make train`."
             )
         size = len(self.features)
         if not (self.mean.shape == self.scale.shape == self.coef.shape == (size,)):
-            raise ValueError("ranker.json's arrays do not match its feature list")
+            raise ConfigError(
+                "retrieval/ranker.json is damaged (its arrays do not match its feature list); "
+                "refit it with `make train`."
+            )
 
     def probability(self, matrix: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
         """P(the candidate lies in the passage that answers the question), one per row."""
@@ -116,11 +120,17 @@ class Calibration:
 
 @cache
 def _calibrations() -> dict[str, Any]:
-    text = resources.files("retrieval").joinpath(CALIBRATION_FILE).read_text(encoding="utf-8")
-    raw = json.loads(text)
-    if raw.get("format") != CALIBRATION_FORMAT:
-        raise ValueError(f"{CALIBRATION_FILE} has format {raw.get('format')!r}; run `make train`")
-    calibrations: dict[str, Any] = raw["calibrations"]
+    try:
+        text = resources.files("retrieval").joinpath(CALIBRATION_FILE).read_text(encoding="utf-8")
+        raw = json.loads(text)
+        calibrations: dict[str, Any] = raw["calibrations"]
+        if raw.get("format") != CALIBRATION_FORMAT or DEFAULT_MODEL_ID not in calibrations:
+            raise ValueError("unknown format or no calibration for the default model")
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(
+            f"retrieval/{CALIBRATION_FILE} is missing or unreadable; restore it from the "
+            "release, or refit it with `make train`."
+        ) from exc
     return calibrations
 
 

@@ -185,7 +185,7 @@ def test_questions_during_a_reindex_get_the_old_or_the_new_index_never_a_mix(
     versions = {version for version, _, _ in seen}
     assert versions == {1, 2}, versions
     for version, question, answer in seen:
-        assert answer == expected[version][question], (version, question)
+        assert answer == expected[version][question], (version, question, answer)
     # The version readers used until the flip stays until the next build.
     assert reader_store.versions() == [1, 2]
     reader_store.close()

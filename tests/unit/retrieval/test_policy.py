@@ -3,10 +3,12 @@ from __future__ import annotations
 import json
 import logging
 from importlib import resources
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+from index.errors import ConfigError
 from retrieval import policy
 from retrieval.features import FEATURES
 
@@ -51,7 +53,24 @@ def test_an_uncalibrated_model_borrows_the_default_with_a_warning(
 
 def test_a_calibration_for_other_features_is_refused() -> None:
     size = len(FEATURES) - 1
-    with pytest.raises(ValueError, match="make train"):
+    with pytest.raises(ConfigError, match="make train"):
         policy.Calibration(
             "m", FEATURES[:-1], np.zeros(size), np.ones(size), np.zeros(size), 0.0, 0.5
         )
+
+
+def test_a_missing_or_damaged_calibration_file_is_a_config_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(policy.resources, "files", lambda package: tmp_path)
+    for content in (None, "{not json", '{"format": 1, "calibrations": {}}'):
+        if content is not None:
+            (tmp_path / "ranker.json").write_text(content)
+        policy._calibrations.cache_clear()
+        policy.calibration_for.cache_clear()
+        with pytest.raises(ConfigError, match="make train"):
+            policy.calibration_for(policy.DEFAULT_MODEL_ID)
+    monkeypatch.undo()
+    policy._calibrations.cache_clear()
+    policy.calibration_for.cache_clear()
+    assert policy.calibration_for(policy.DEFAULT_MODEL_ID).fitted_for
