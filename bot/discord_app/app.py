@@ -36,7 +36,7 @@ from discord.gateway import DiscordWebSocket
 from discord.http import Route
 from discord.utils import MISSING
 
-from bot import commands
+from bot.discord_app.buttons import register_buttons
 from bot.discord_app.render import (
     corpus_label,
     pack_messages,
@@ -44,13 +44,12 @@ from bot.discord_app.render import (
     render_notice,
     render_sources,
 )
+from bot.discord_app.slash import slash_commands, sync_commands
 from bot.service import (
     CHANNEL,
     DM,
     EXPIRED,
     FAILED,
-    MAX_CHAT_QUESTION_CHARS,
-    USAGE,
     AnswerService,
     Asker,
     Reply,
@@ -64,14 +63,8 @@ log = logging.getLogger(__name__)
 
 PLATFORM = "discord"
 INVITE_SCOPES = ("bot", "applications.commands")
-MAX_NAME_CHARS = 100
 DEFAULT_GUILD_READY_TIMEOUT = 2.0
 THANKS = "Thanks for the feedback."
-SOURCES_ID = "readout:sources:{answer_id}"
-VOTE_ID = "readout:vote:{vote}:{answer_id}"
-SOURCES_TEMPLATE = r"readout:sources:(?P<answer_id>[0-9a-f]{1,64})"
-VOTE_TEMPLATE = r"readout:vote:(?P<vote>up|down):(?P<answer_id>[0-9a-f]{1,64})"
-_VOTES = {"up": 1, "down": -1}
 
 Shards: TypeAlias = "int | Literal['auto'] | None"
 Interaction: TypeAlias = "discord.Interaction[discord.Client]"
@@ -186,10 +179,10 @@ class DiscordApp:
         """Wire the handlers, commands and buttons to ``client``."""
         self.client = client
         self.tree = app_commands.CommandTree(client)
-        for command in _commands(self):
+        for command in slash_commands(self):
             self.tree.add_command(command)
         self.tree.error(self._on_command_error)
-        self.sources_button, self.vote_button = _register_buttons(self)
+        self.sources_button, self.vote_button = register_buttons(self)
         client.event(self.on_message)
         client.event(self.on_ready)
 
@@ -354,26 +347,9 @@ class DiscordApp:
         log.error("slash command failed", exc_info=error)
         await _apologise(interaction)
 
-    # -- registration ----------------------------------------------------------------------
-
     async def sync_commands(self, guild_id: str = "") -> str:
         """Register the slash commands (globally, or in one guild for instant updates)."""
-        guild = discord.Object(int(guild_id)) if guild_id else None
-        where = f"in guild {guild_id}" if guild else "globally (may take up to an hour to appear)"
-        if guild is not None:
-            self.tree.copy_global_to(guild=guild)
-        try:
-            synced = await self.tree.sync(guild=guild)
-        except discord.Forbidden:
-            raise ConfigError(
-                f"Discord refused to register slash commands {where}: the bot must be in that "
-                "server, invited with the applications.commands scope (use the invite URL)."
-            ) from None
-        except discord.HTTPException as exc:
-            raise ReadoutError(
-                f"Discord refused to register slash commands {where} (HTTP {exc.status})."
-            ) from None
-        return f"Registered {len(synced)} slash commands {where}."
+        return await sync_commands(self.tree, guild_id)
 
 
 # -- internals -------------------------------------------------------------------------------
@@ -419,104 +395,3 @@ def strip_mention(content: str, user_id: int) -> str:
 def _reference(message: discord.Message) -> discord.MessageReference:
     # the question may have been deleted meanwhile: then answer without the reply arrow
     return message.to_reference(fail_if_not_exists=False)
-
-
-def _commands(app: DiscordApp) -> list[app_commands.Command[Any, ..., None]]:
-    """The slash commands of :mod:`bot.commands`, each defined once; Discord enforces the
-    lengths before we see the input."""
-    service = app.service
-
-    @app_commands.command(
-        name=commands.ASK.name,
-        description="Answer a question by quoting the documents, with citations.",
-    )
-    @app_commands.describe(question=f"Your question, e.g. {commands.ASK.example}")
-    async def ask(
-        interaction: Interaction, question: app_commands.Range[str, 1, MAX_CHAT_QUESTION_CHARS]
-    ) -> None:
-        await app.deferred(interaction, lambda asker: service.ask(asker, question))
-
-    @app_commands.command(
-        name=commands.QUOTE.name, description="Every statement the documents attribute to someone."
-    )
-    @app_commands.describe(speaker="Who, e.g. Xi or Biden")
-    async def quote(
-        interaction: Interaction, speaker: app_commands.Range[str, 1, MAX_NAME_CHARS]
-    ) -> None:
-        await app.deferred(interaction, lambda asker: service.quote(asker, speaker))
-
-    @app_commands.command(
-        name=commands.SOURCE.name, description="Show one paragraph of the documents in full."
-    )
-    @app_commands.describe(n="A paragraph number like 12, or doc:12")
-    async def source(
-        interaction: Interaction, n: app_commands.Range[str, 1, MAX_NAME_CHARS]
-    ) -> None:
-        await app.deferred(interaction, lambda asker: service.source(asker, n))
-
-    @app_commands.command(
-        name=commands.HELP.name, description="How to ask readout about the documents."
-    )
-    async def help_(interaction: Interaction) -> None:
-        await interaction.response.send_message(USAGE, ephemeral=True)
-
-    return [ask, quote, source, help_]
-
-
-def _register_buttons(
-    app: DiscordApp,
-) -> tuple[Callable[[str], discord.ui.Item[Any]], Callable[[str, str], discord.ui.Item[Any]]]:
-    """Register the persistent buttons with the client; return their constructors.
-
-    They are dynamic items: the custom id alone (``readout:sources:<answer id>``,
-    ``readout:vote:up:<answer id>``) says what a click means, so discord.py keeps no state per
-    message and a click still routes after a restart. Bound to ``app`` by closure because
-    discord.py registers item classes, not instances."""
-
-    class SourcesButton(
-        discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]], template=SOURCES_TEMPLATE
-    ):
-        def __init__(self, answer_id: str) -> None:
-            super().__init__(
-                discord.ui.Button(
-                    label="Show sources",
-                    style=discord.ButtonStyle.secondary,
-                    custom_id=SOURCES_ID.format(answer_id=answer_id),
-                )
-            )
-            self.answer_id = answer_id
-
-        @classmethod
-        async def from_custom_id(
-            cls, interaction: Interaction, item: discord.ui.Item[Any], match: re.Match[str]
-        ) -> SourcesButton:
-            return cls(match["answer_id"])
-
-        async def callback(self, interaction: Interaction) -> None:
-            await app.show_sources(interaction, self.answer_id)
-
-    class VoteButton(
-        discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]], template=VOTE_TEMPLATE
-    ):
-        def __init__(self, vote: str, answer_id: str) -> None:
-            super().__init__(
-                discord.ui.Button(
-                    emoji="👍" if vote == "up" else "👎",
-                    style=discord.ButtonStyle.secondary,
-                    custom_id=VOTE_ID.format(vote=vote, answer_id=answer_id),
-                )
-            )
-            self.vote = vote
-            self.answer_id = answer_id
-
-        @classmethod
-        async def from_custom_id(
-            cls, interaction: Interaction, item: discord.ui.Item[Any], match: re.Match[str]
-        ) -> VoteButton:
-            return cls(match["vote"], match["answer_id"])
-
-        async def callback(self, interaction: Interaction) -> None:
-            await app.record_vote(interaction, self.answer_id, _VOTES[self.vote])
-
-    app.client.add_dynamic_items(SourcesButton, VoteButton)
-    return SourcesButton, VoteButton

@@ -14,15 +14,12 @@ from discord.gateway import DiscordWebSocket
 from discord.http import Route
 
 from bot.discord_app.app import (
-    SOURCES_ID,
-    SOURCES_TEMPLATE,
-    VOTE_ID,
-    VOTE_TEMPLATE,
     create_app,
     invite_url,
     parse_shards,
     strip_mention,
 )
+from bot.discord_app.buttons import SOURCES_ID, SOURCES_TEMPLATE, VOTE_ID, VOTE_TEMPLATE
 from bot.discord_app.serve import serve
 from bot.service import AnswerService
 from bot.settings import Settings
