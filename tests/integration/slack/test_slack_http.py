@@ -7,14 +7,17 @@ import asyncio
 import json
 import logging
 import re
+import sqlite3
 import threading
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
 from slack_bolt.async_app import AsyncApp
 
+from bot.questions.log import QuestionLog
 from bot.service import EXPIRED, FAILED, USAGE, AnswerService
 from bot.settings import Settings
 from bot.slack_app import listener_tasks
@@ -463,3 +466,21 @@ async def test_tokens_and_secrets_never_reach_the_logs_even_at_debug(
     assert "Authorization" in logged  # slack_sdk logged request headers (redacted)...
     for secret in (BOT_TOKEN, APP_TOKEN, SIGNING_SECRET):
         assert secret not in logged  # ...and no token or secret anywhere
+
+
+async def test_a_dm_is_logged_with_the_same_word_as_on_discord(
+    article_engine: Engine, slack_settings: Settings, fake_slack: FakeSlack, tmp_path: Path
+) -> None:
+    with QuestionLog(tmp_path / "questions.sqlite3") as questions:
+        async with (
+            running_service(article_engine, question_log=questions) as service,
+            running_app(slack_settings, service) as app,
+            http_endpoint(app, fake_slack) as slack,
+        ):
+            delivery = await slack.event(direct_message(QUESTION, ts=new_ts()), event_id="Ev-dm")
+            assert delivery.status == 200
+            assert await listener_tasks(app).wait_idle(WAIT)
+        assert questions.flush()
+    with sqlite3.connect(tmp_path / "questions.sqlite3") as db:
+        rows = db.execute("SELECT platform, channel_kind, outcome FROM questions").fetchall()
+    assert rows == [("slack", "dm", "answered")]  # Slack calls it "im"; the log says "dm"

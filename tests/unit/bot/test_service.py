@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -162,3 +163,35 @@ async def test_warm_up_errors_reach_the_entry_point_unwrapped() -> None:
     with pytest.raises(IndexMissing):
         await service.start()
     service.close()
+
+
+async def test_no_cli_wording_reaches_a_chat_user(tmp_path: Path) -> None:
+    from index.corpus import load_documents
+    from retrieval.engine import Engine
+    from tests.support.fakes import FakeEmbedder, FakeStore
+
+    (tmp_path / "notes.md").write_text("Ada said the garden needs water.\n", encoding="utf-8")
+    documents, _ = load_documents([tmp_path / "notes.md"])
+    embedder = FakeEmbedder()
+    engine = Engine(FakeStore(documents, embedder.encode, model_id=embedder.model_id), embedder)
+    service = make_service(engine, rate_limit=100)
+    replies = [
+        await service.quote(ASKER, "?!"),  # no name in it: the engine refuses
+        await service.quote(ASKER, "nobody"),
+        await service.source(ASKER, "twelve"),
+        await service.source(ASKER, "notes:9"),
+        await service.quote(ASKER, ""),
+        await service.source(ASKER, ""),
+    ]
+    service.close()
+    assert [r.kind for r in replies] == [
+        ReplyKind.USAGE,
+        ReplyKind.QUOTES,
+        ReplyKind.USAGE,
+        ReplyKind.USAGE,
+        ReplyKind.USAGE,
+        ReplyKind.USAGE,
+    ]
+    assert replies[1].text == "I found no statements attributed to nobody. Speakers found: Ada."
+    for reply in replies:
+        assert "readout " not in reply.text, reply.text  # no `readout quotes xi` in Slack
