@@ -8,9 +8,13 @@ questions then get answers with quietly degraded scores. So a build records, bes
 * a few *probe* records of each kind, spread over the corpus;
 * a SHA-256 over those probes' ids, texts and vectors (rounded, so it survives float noise).
 
-:func:`check` reads the counts, reads the probes' vectors back (which fails outright when a
-segment is missing or truncated), recomputes the checksum, and asks the vector index for each
-probe's own vector, which must come back first. ``readout health`` and every start-up run it; a
+* the sizes of the vector segment files (embedded stores), which only grow once written.
+
+:func:`check` first compares the files (a missing or shrunken one is damage, found without
+opening the index: chromadb's native code can crash on a truncated file), then reads the
+counts, reads the probes' vectors back (which fails outright when a segment is missing or
+truncated), recomputes the checksum, and asks the vector index for each probe's own vector,
+which must come back first. ``readout health`` and every start-up run it; a
 problem is a :class:`~index.errors.StoreCorrupt` naming the command that repairs it.
 """
 
@@ -44,6 +48,7 @@ class IntegrityStore(Protocol):
         self, version: int, kind: str, ids: Sequence[str]
     ) -> list[tuple[str, str, Any]]: ...
     def query(self, version: int, kind: str, vectors: Any, k: int) -> list[list[VectorHit]]: ...
+    def vector_files(self, version: int) -> dict[str, int]: ...
 
 
 def pick_probes(ids: Sequence[str], n: int = PROBES_PER_KIND) -> list[str]:
@@ -59,7 +64,11 @@ def record(
 ) -> str:
     """The integrity record of a version just written (JSON, stored with the pointer)."""
     checksum = _checksum(store, version, probes)
-    return json.dumps({"counts": counts, "probes": probes, "checksum": checksum}, sort_keys=True)
+    files = store.vector_files(version)
+    return json.dumps(
+        {"counts": counts, "probes": probes, "checksum": checksum, "files": files},
+        sort_keys=True,
+    )
 
 
 def check(store: IntegrityStore, pointer: IndexPointer) -> list[str]:
@@ -72,8 +81,17 @@ def check(store: IntegrityStore, pointer: IndexPointer) -> list[str]:
         counts: dict[str, int] = {str(k): int(v) for k, v in saved["counts"].items()}
         probes: dict[str, list[str]] = {str(k): list(v) for k, v in saved["probes"].items()}
         expected = str(saved["checksum"])
+        files: dict[str, int] = {str(k): int(v) for k, v in saved.get("files", {}).items()}
     except (ValueError, KeyError, TypeError, AttributeError):
         return ["its integrity record is unreadable"]
+    # Files first, without opening the vector index: chromadb's native code may crash on a
+    # truncated file rather than raise. The files only grow once written, so one that is gone
+    # or smaller than at build time is damage.
+    if files:
+        now = store.vector_files(pointer.version)
+        damaged = sorted(name for name, size in files.items() if now.get(name, -1) < size)
+        if damaged:
+            return [f"its vector files are missing or truncated ({', '.join(damaged[:3])})"]
     problems: list[str] = []
     try:
         for kind, wanted in counts.items():

@@ -53,3 +53,27 @@ def document_record(document: Document) -> DocumentRecord:
         content_hash=document.content_hash,
         paragraphs=len(document.paragraphs),
     )
+
+
+# Speakers travel in one metadata string (chromadb metadata values are scalars).
+_SPEAKER_SEPARATOR = "|"
+
+
+def join_speakers(speakers: tuple[str, ...]) -> str:
+    return _SPEAKER_SEPARATOR.join(speakers)
+
+
+def split_speakers(value: str) -> tuple[str, ...]:
+    return tuple(s for s in value.split(_SPEAKER_SEPARATOR) if s)
+
+
+def document_metadata(record: DocumentRecord) -> dict[str, str | int]:
+    """What the store keeps in a document record's metadata (``hash`` is the content hash)."""
+    return {
+        "title": record.title,
+        "url": record.url,
+        "date": record.date,
+        "source": record.source,
+        "hash": record.content_hash,
+        "paragraphs": record.paragraphs,
+    }

@@ -1,20 +1,15 @@
-"""The chromadb store. The only module that imports chromadb.
+"""The chromadb store's versioned data API (with ``index.chroma_http`` for the connection,
+``index.markers`` for lock markers and ``index.sidecar_files`` for each version's sidecar: the
+only modules that touch chromadb).
 
 Layout: each build of the index is a *version* of three collections,
 ``<ns>-v<N>-sentences``, ``<ns>-v<N>-paragraphs`` and ``<ns>-v<N>-documents``, and one small
 ``<ns>-pointer`` collection holds a single record naming the live version and the model that
 built it. A build writes a whole new version, checks it, then flips the pointer with one upsert:
 readers see the old version or the new one, never half of either, and a build killed midway
-leaves the old version serving (its leftovers are dropped by the next build).
-
-Vectors are always computed by our own embedder and passed in: chroma's default embedding
-function would try to download a model, which fails offline.
-
-Server mode (``open_remote``) and the client's lifecycle (connecting lazily, deadlines,
-reconnecting, translating chromadb's errors) are ``index.chroma_http``'s; the lock markers are
-``index.markers``'s (``ChromaStore.markers``). This module is the versioned data API.
-
-Each version may also have a *sidecar* of files (``index.sidecar_files``).
+leaves the old version serving (its leftovers are dropped by the next build). Vectors are always
+computed by our own embedder and passed in: chroma's default embedding function would try to
+download a model, which fails offline.
 """
 
 from __future__ import annotations
@@ -37,7 +32,16 @@ from index.chroma_http import (
 )
 from index.corpus import Document, Paragraph, Sentence
 from index.markers import ChromaMarkers
-from index.records import DocumentRecord, IndexPointer, VectorHit, document_record
+from index.records import (
+    DocumentRecord,
+    IndexPointer,
+    VectorHit,
+    document_metadata,
+    document_record,
+    join_speakers,
+    split_speakers,
+)
+from index.segments import vector_files
 from index.sidecar_files import SidecarFiles
 
 if TYPE_CHECKING:
@@ -51,7 +55,6 @@ POINTER_ID = "current"
 # chroma caps how many records one call may carry; stay well under it.
 WRITE_BATCH = 2000
 READ_BATCH = 5000
-_SPEAKER_SEPARATOR = "|"
 
 
 class ChromaStore:
@@ -175,7 +178,7 @@ class ChromaStore:
                 paragraph=int(meta["paragraph"]),
                 index=int(meta["sentence"]),
                 text=text,
-                speakers=_split_speakers(str(meta.get("speakers", ""))),
+                speakers=split_speakers(str(meta.get("speakers", ""))),
             )
             for _, text, meta in self._scan(self._name(version, "sentences"))
         ]
@@ -263,7 +266,7 @@ class ChromaStore:
                     "doc": s.doc_id,
                     "paragraph": s.paragraph,
                     "sentence": s.index,
-                    "speakers": _SPEAKER_SEPARATOR.join(s.speakers),
+                    "speakers": join_speakers(s.speakers),
                 }
                 for s in sentences
             ],
@@ -380,8 +383,6 @@ class ChromaStore:
         for kind in ("sentences", "paragraphs", "documents"):
             self.connection.drop_collection(self._name(version, kind))
 
-    # -- liveness ----------------------------------------------------------------------------
-
     @guarded
     def heartbeat(self) -> float:
         """The store's clock in seconds since the epoch: proves it answers."""
@@ -391,6 +392,14 @@ class ChromaStore:
 
     def _name(self, version: int, kind: str) -> str:
         return f"{self.namespace}-v{version}-{kind}"
+
+    def vector_files(self, version: int) -> dict[str, int]:
+        """Sizes of the files in this version's vector segment folders (embedded stores only;
+        see :func:`index.segments.vector_files`)."""
+        if self.is_remote:
+            return {}
+        names = [self._name(version, kind) for kind in ("sentences", "paragraphs")]
+        return vector_files(Path(self.location), names)
 
     def _pointer_collection(self, *, create: bool) -> Any:
         name = f"{self.namespace}-pointer"
@@ -431,18 +440,5 @@ class ChromaStore:
             ids=[record.doc_id],
             documents=[record.title],
             embeddings=[[0.0]],
-            metadatas=[
-                {
-                    "title": record.title,
-                    "url": record.url,
-                    "date": record.date,
-                    "source": record.source,
-                    "hash": record.content_hash,
-                    "paragraphs": record.paragraphs,
-                }
-            ],
+            metadatas=[document_metadata(record)],
         )
-
-
-def _split_speakers(value: str) -> tuple[str, ...]:
-    return tuple(s for s in value.split(_SPEAKER_SEPARATOR) if s)

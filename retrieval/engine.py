@@ -174,7 +174,9 @@ class Scored:
 
     @property
     def best(self) -> float:
-        return self.ranked[0].score if self.ranked else 0.0
+        """The highest probability that a candidate's passage answers (what abstention reads):
+        whether the documents cover the question at all, whichever sentence is quoted."""
+        return max((r.answers for r in self.ranked), default=0.0)
 
 
 class Engine:
@@ -316,7 +318,12 @@ class Engine:
                 view = _corpus_view(snapshot, terms)
                 rows = candidates(searches, view)
                 matrix = measure(rows, searches, view)
-                ranked = rank(rows, calibration.probability(matrix), matrix)
+                ranked = rank(
+                    rows,
+                    calibration.preference(matrix),
+                    matrix,
+                    calibration.probability(matrix),
+                )
                 results[position] = Scored(question, terms, tuple(ranked), snapshot)
         complete: list[Scored | QuestionError] = []
         for result in results:
@@ -577,7 +584,7 @@ def _compose(snapshot: Snapshot, question: str, ranked: list[Ranked]) -> Answer:
         ranked, texts=snapshot.sentence_texts, paragraph_of=snapshot.paragraph_row_of
     )
     citations = [
-        _citation(snapshot, n, choice.row, choice.score, choice.reason())
+        _citation(snapshot, n, choice.row, choice.answers, choice.reason())
         for n, choice in enumerate(chosen, start=1)
     ]
     return Answer.quoting(question, citations, snapshot.pointer.version)

@@ -34,7 +34,7 @@ from retrieval.features import FEATURES
 log = logging.getLogger(__name__)
 
 CALIBRATION_FILE = "ranker.json"
-CALIBRATION_FORMAT = 1
+CALIBRATION_FORMAT = 2  # 2: a rank head and an answer head
 DEFAULT_MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2@1110a243"
 
 # Search depths. Each search returns this many rows per question; every sentence of a returned
@@ -64,13 +64,15 @@ OTHER_PARAGRAPH_SHARE = 0.9
 
 @dataclass(frozen=True, slots=True)
 class Calibration:
-    """Fitted parameters for one embedding model: a logistic regression and its threshold."""
+    """Fitted parameters for one embedding model: two heads and the abstention threshold."""
 
     model_id: str
     features: tuple[str, ...]
     mean: npt.NDArray[np.float64]
     scale: npt.NDArray[np.float64]
-    coef: npt.NDArray[np.float64]
+    rank_coef: npt.NDArray[np.float64]
+    rank_intercept: float
+    coef: npt.NDArray[np.float64]  # the answer head
     intercept: float
     threshold: float
     fitted_for: bool = True  # False when borrowed from another model (see module docstring)
@@ -82,7 +84,8 @@ class Calibration:
                 "readout measures; refit it with `make train`."
             )
         size = len(self.features)
-        if not (self.mean.shape == self.scale.shape == self.coef.shape == (size,)):
+        shapes = {self.mean.shape, self.scale.shape, self.coef.shape, self.rank_coef.shape}
+        if shapes != {(size,)}:
             raise ConfigError(
                 "retrieval/ranker.json is damaged (its arrays do not match its feature list); "
                 "refit it with `make train`."
@@ -91,6 +94,12 @@ class Calibration:
     def probability(self, matrix: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
         """P(the candidate lies in the passage that answers the question), one per row."""
         logits = ((matrix - self.mean) / self.scale) @ self.coef + self.intercept
+        return 1.0 / (1.0 + np.exp(-logits))
+
+    def preference(self, matrix: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        """The rank head, as a probability: how likely each candidate is the sentence to
+        quote. Orders the candidates and picks the runners-up an answer also quotes."""
+        logits = ((matrix - self.mean) / self.scale) @ self.rank_coef + self.rank_intercept
         return 1.0 / (1.0 + np.exp(-logits))
 
     def answers(self, best_probability: float) -> bool:
@@ -102,7 +111,8 @@ class Calibration:
         """Every candidate at probability 0.5: for measuring features before anything is fitted
         (training), never for answering."""
         zeros = np.zeros(len(FEATURES))
-        return cls(model_id, FEATURES, zeros, np.ones(len(FEATURES)), zeros, 0.0, 0.5, False)
+        ones = np.ones(len(FEATURES))
+        return cls(model_id, FEATURES, zeros, ones, zeros, 0.0, zeros, 0.0, 0.5, False)
 
     @classmethod
     def from_json(cls, model_id: str, raw: dict[str, Any], *, fitted_for: bool) -> Calibration:
@@ -111,8 +121,10 @@ class Calibration:
             features=tuple(raw["features"]),
             mean=np.asarray(raw["mean"], dtype=np.float64),
             scale=np.asarray(raw["scale"], dtype=np.float64),
-            coef=np.asarray(raw["coef"], dtype=np.float64),
-            intercept=float(raw["intercept"]),
+            rank_coef=np.asarray(raw["rank"]["coef"], dtype=np.float64),
+            rank_intercept=float(raw["rank"]["intercept"]),
+            coef=np.asarray(raw["answer"]["coef"], dtype=np.float64),
+            intercept=float(raw["answer"]["intercept"]),
             threshold=float(raw["threshold"]),
             fitted_for=fitted_for,
         )

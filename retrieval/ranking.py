@@ -21,11 +21,13 @@ _COLUMN = {name: i for i, name in enumerate(FEATURES)}
 
 @dataclass(frozen=True, slots=True)
 class Ranked:
-    """A candidate sentence row, the probability that it answers, and its measured features."""
+    """A candidate sentence row, how strongly the rank head prefers it (``score``), the
+    probability that it answers (``answers``), and its measured features."""
 
     row: int
     score: float
     features: tuple[float, ...] = ()
+    answers: float = 0.0
 
     def feature(self, name: str) -> float:
         return self.features[_COLUMN[name]] if self.features else 0.0
@@ -42,21 +44,23 @@ class Ranked:
             parts.append("attributed to the speaker asked about")
         if self.feature("answer_type_held"):
             parts.append("holds the kind of answer asked for")
-        parts.append(f"probability {self.score:.2f}")
+        parts.append(f"probability {self.answers:.2f}")
         return "; ".join(parts)
 
 
 def rank(
     rows: Sequence[int],
-    probabilities: npt.NDArray[np.float64],
+    preferences: npt.NDArray[np.float64],
     matrix: npt.NDArray[np.float64] | None = None,
+    answers: npt.NDArray[np.float64] | None = None,
 ) -> list[Ranked]:
-    """Candidates best first (ties by row, so results are stable)."""
+    """Candidates best first by ``preferences`` (ties by row, so results are stable)."""
     ranked = [
         Ranked(
             row,
-            float(probabilities[i]),
+            float(preferences[i]),
             tuple(float(v) for v in matrix[i]) if matrix is not None else (),
+            float(answers[i]) if answers is not None else float(preferences[i]),
         )
         for i, row in enumerate(rows)
     ]

@@ -1,7 +1,8 @@
 """Fit readout's ranking and abstention on public question sets: ``make train``.
 
-Writes ``retrieval/ranker.json``: a logistic regression over ``retrieval.features.FEATURES``
-and one abstention threshold, for the configured embedding model (``READOUT_MODEL``).
+Writes ``retrieval/ranker.json``: two logistic regressions over ``retrieval.features.FEATURES``
+(a rank head that orders candidate sentences, an answer head giving the probability that the
+chosen one answers) and one abstention threshold, for the configured embedding model.
 
 Data (all in the repo, see ``data/README.md``): the SQuAD 2.0 subset in ``data/squad`` (16
 indexed Wikipedia articles, 600 questions on them, 150 on three articles that are not indexed)
@@ -10,7 +11,9 @@ into a temporary store; every question's candidates are measured by the engine i
 (``Engine.score_many``), so training sees exactly the features answering will.
 
 * A candidate sentence is positive when it lies in the question's labelled paragraph (matched
-  by text, so the labels do not depend on how the parser numbers paragraphs).
+  by text, so the labels do not depend on how the parser numbers paragraphs). The answer head
+  learns from all of them; the rank head only from the labelled paragraph's likeliest answer
+  sentence (see ``_answer_sentence_only``).
 * Each question weighs the same, however many candidates it has.
 * Validation leaves whole documents out (``GroupKFold`` over documents; the off-corpus
   questions, which name no document, are grouped into their three articles by clustering their
@@ -175,36 +178,85 @@ def _groups(engine: Engine, cases: list[dict[str, object]], default_doc: str) ->
 
 
 @dataclass
-class Model:
-    mean: np.ndarray
-    scale: np.ndarray
+class Head:
+    """One logistic regression over the standardised features."""
+
     coef: np.ndarray
     intercept: float
 
+
+@dataclass
+class Model:
+    """Two heads over the same standardised features: ``rank`` orders the candidates (which
+    sentence to quote), ``answer`` is the probability that the chosen one answers."""
+
+    mean: np.ndarray
+    scale: np.ndarray
+    rank: Head
+    answer: Head
+
+    def _logits(self, matrix: np.ndarray, head: Head) -> np.ndarray:
+        return ((matrix - self.mean) / self.scale) @ head.coef + head.intercept
+
+    def order(self, matrix: np.ndarray) -> np.ndarray:
+        return np.argsort(-self._logits(matrix, self.rank), kind="stable")
+
     def probability(self, matrix: np.ndarray) -> np.ndarray:
-        logits = ((matrix - self.mean) / self.scale) @ self.coef + self.intercept
-        return 1.0 / (1.0 + np.exp(-logits))
+        return 1.0 / (1.0 + np.exp(-self._logits(matrix, self.answer)))
 
 
 def fit(questions: list[Question], indices: range | np.ndarray) -> Model:
     chosen = [questions[i] for i in indices if len(questions[i].labels)]
     matrix = np.vstack([q.features for q in chosen])
     labels = np.concatenate([q.labels for q in chosen])
-    # Every question weighs the same, however many candidates it brought.
+    mean = matrix.mean(axis=0)
+    scale = matrix.std(axis=0)
+    scale[scale == 0] = 1.0
+    standard = (matrix - mean) / scale
+    # Every question weighs the same, however many candidates it brought, and each set its
+    # SET_SHARE of the whole.
     per_set = {name: sum(q.set_name == name for q in chosen) for name in SET_SHARE}
-    weights = np.concatenate(
+    question_weight = np.concatenate(
         [
             np.full(len(q.labels), SET_SHARE[q.set_name] / per_set[q.set_name] / len(q.labels))
             for q in chosen
         ]
     )
-    weights *= len(weights) / weights.sum()
-    mean = matrix.mean(axis=0)
-    scale = matrix.std(axis=0)
-    scale[scale == 0] = 1.0
+    sentence_weight = np.concatenate([_answer_sentence_only(q) for q in chosen])
+    return Model(
+        mean,
+        scale,
+        rank=_head(standard, labels, question_weight * sentence_weight),
+        answer=_head(standard, labels, question_weight),
+    )
+
+
+def _head(standard: np.ndarray, labels: np.ndarray, weights: np.ndarray) -> Head:
     learner = LogisticRegression(C=REGULARISATION, max_iter=5000)
-    learner.fit((matrix - mean) / scale, labels, sample_weight=weights)
-    return Model(mean, scale, learner.coef_[0].copy(), float(learner.intercept_[0]))
+    learner.fit(standard, labels, sample_weight=weights * len(weights) / weights.sum())
+    return Head(learner.coef_[0].copy(), float(learner.intercept_[0]))
+
+
+COVERAGE = FEATURES.index("coverage_sentence")
+DENSE = FEATURES.index("dense_sentence")
+
+
+def _answer_sentence_only(q: Question) -> np.ndarray:
+    """Weights for the rank head: of the labelled paragraph's sentences, only the one most
+    likely to hold the answer counts (the one sharing most of the question's IDF weight, then
+    the closest in meaning); the others are left out, neither right nor wrong.
+
+    The sets label paragraphs, but an answer quotes sentences: without this the rank head
+    learns which paragraph, and is indifferent to which of its sentences comes first. Crowd
+    questions are written from one sentence, and share its words.
+    """
+    weights = np.ones(len(q.labels))
+    if q.labels.sum() > 1:
+        closeness = q.features[:, COVERAGE] + 0.01 * q.features[:, DENSE]
+        best = np.flatnonzero(q.labels)[np.argmax(closeness[q.labels])]
+        weights[q.labels] = 0.0
+        weights[best] = 1.0
+    return weights
 
 
 def cross_validate(questions: list[Question]) -> tuple[dict[str, object], float]:
@@ -219,9 +271,8 @@ def cross_validate(questions: list[Question]) -> tuple[dict[str, object], float]
             q = questions[i]
             if not len(q.labels):
                 continue
-            probabilities = model.probability(q.features)
-            order = np.argsort(-probabilities, kind="stable")
-            best[i] = probabilities[order[0]]
+            order = model.order(q.features)
+            best[i] = float(model.probability(q.features).max())
             correct[i] = q.labels[order[0]]
             hits = np.flatnonzero(q.labels[order])
             ranks[i] = hits[0] + 1 if len(hits) else np.inf
@@ -234,6 +285,7 @@ def cross_validate(questions: list[Question]) -> tuple[dict[str, object], float]
         report[name] = {
             "answerable": int(yes.sum()),
             "top1": int(correct[yes].sum()),
+            "top1_answered": int((correct & (best >= threshold))[yes].sum()),
             "mrr": round(float(np.mean(1.0 / ranks[yes])), 4),
             "false_abstentions": int((best[yes] < threshold).sum()),
             "unanswerable": int(no.sum()),
@@ -254,7 +306,8 @@ def write(
     out: Path, model_id: str, model: Model, threshold: float, report: dict[str, object]
 ) -> None:
     existing = json.loads(out.read_text()) if out.exists() else {}
-    calibrations = existing.get("calibrations", {}) if existing.get("format") == 1 else {}
+    same_format = existing.get("format") == policy.CALIBRATION_FORMAT
+    calibrations = existing.get("calibrations", {}) if same_format else {}
     sources = sorted(
         {p for _, paths, questions, _ in SETS for p in (*_files(paths), questions)},
         key=lambda p: str(p),
@@ -263,10 +316,17 @@ def write(
         "features": list(FEATURES),
         "mean": [round(float(v), 6) for v in model.mean],
         "scale": [round(float(v), 6) for v in model.scale],
-        "coef": [round(float(v), 6) for v in model.coef],
-        "intercept": round(model.intercept, 6),
+        "rank": {
+            "coef": [round(float(v), 6) for v in model.rank.coef],
+            "intercept": round(model.rank.intercept, 6),
+        },
+        "answer": {
+            "coef": [round(float(v), 6) for v in model.answer.coef],
+            "intercept": round(model.answer.intercept, 6),
+        },
         "threshold": round(threshold, 6),
-        "learner": f"sklearn LogisticRegression(C={REGULARISATION}), standardised features",
+        "learner": f"two sklearn LogisticRegression(C={REGULARISATION}) heads, standardised "
+        "features",
         "trained_on": {
             str(p.relative_to(ROOT)): hashlib.sha256(p.read_bytes()).hexdigest()[:16]
             for p in sources

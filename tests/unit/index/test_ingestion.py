@@ -200,6 +200,8 @@ def test_a_damaged_vector_segment_is_detected_and_repaired_by_reindexing(
     assert pointer is not None
     problems = integrity.check(store, pointer)
     assert problems, "damage went unnoticed"
+    # Seen from the files alone, before chromadb opens the index (it can crash on them).
+    assert problems[0].startswith("its vector files are missing or truncated"), problems
 
     report = build_index([tmp_path / "docs"], embedder=fake_embedder, store=store)
     assert report.repaired and report.changed and len(report.embedded) == 12

@@ -35,6 +35,8 @@ def test_probability_rises_with_evidence_the_fit_weighs_positively() -> None:
     better[0, strongest] += calibration.scale[strongest]
     low, high = calibration.probability(np.vstack([base, better]))
     assert 0.0 < low < high < 1.0
+    # The rank head orders candidates; it is fitted on the same features.
+    assert calibration.rank_coef.shape == calibration.coef.shape
     assert calibration.answers(calibration.threshold)
     assert not calibration.answers(calibration.threshold - 1e-6)
 
@@ -54,9 +56,8 @@ def test_an_uncalibrated_model_borrows_the_default_with_a_warning(
 def test_a_calibration_for_other_features_is_refused() -> None:
     size = len(FEATURES) - 1
     with pytest.raises(ConfigError, match="make train"):
-        policy.Calibration(
-            "m", FEATURES[:-1], np.zeros(size), np.ones(size), np.zeros(size), 0.0, 0.5
-        )
+        zeros = np.zeros(size)
+        policy.Calibration("m", FEATURES[:-1], zeros, np.ones(size), zeros, 0.0, zeros, 0.0, 0.5)
 
 
 def test_a_missing_or_damaged_calibration_file_is_a_config_error(

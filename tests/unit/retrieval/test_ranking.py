@@ -6,9 +6,11 @@ from retrieval.features import FEATURES
 from retrieval.ranking import Ranked, rank, select_sentences
 
 
-def test_rank_orders_by_probability_with_ties_broken_by_row() -> None:
-    ranked = rank([7, 3, 5, 9], np.array([0.2, 0.9, 0.2, 0.5]))
+def test_rank_orders_by_preference_with_ties_broken_by_row() -> None:
+    ranked = rank([7, 3, 5, 9], np.array([0.2, 0.9, 0.2, 0.5]), None, np.array([1, 2, 3, 4.0]))
     assert [(r.row, r.score) for r in ranked] == [(3, 0.9), (9, 0.5), (5, 0.2), (7, 0.2)]
+    # Each keeps its own answer probability (what abstention and the shown score read).
+    assert [r.answers for r in ranked] == [2.0, 4.0, 3.0, 1.0]
 
 
 def test_reason_reads_the_measured_features() -> None:
@@ -16,7 +18,7 @@ def test_reason_reads_the_measured_features() -> None:
     features[0, FEATURES.index("dense_sentence")] = 0.61
     features[0, FEATURES.index("lexical_paragraph")] = 0.5
     features[0, FEATURES.index("speaker_credited")] = 1.0
-    [ranked] = rank([0], np.array([0.83]), features)
+    [ranked] = rank([0], np.array([0.5]), features, np.array([0.83]))
     assert ranked.reason() == (
         "meaning 0.61 (paragraph 0.00); shared words 0.00 (paragraph 0.50); "
         "attributed to the speaker asked about; probability 0.83"
