@@ -54,7 +54,7 @@ train: install
 # Speed and memory as ratios measured in one run (about 26 min on 2 cores: it builds 1k, 10k
 # and 100k-paragraph corpora; see BENCHMARKS.md).
 bench: install
-	$(READOUT) bench
+	$(PY) -m benchmarks
 
 # Re-pin constraints.txt from the current virtualenv (after changing pyproject.toml).
 lock: install

@@ -31,7 +31,6 @@ from index.errors import ConfigError, CorpusError, QuestionError, ReadoutError
 
 log = logging.getLogger(__name__)
 
-DEFAULT_DEV_SET = Path(__file__).resolve().parents[2] / "shared" / "eval" / "dev.jsonl"
 EXIT_ERROR = 1
 EXIT_USAGE = 2
 UNDECODABLE_LINE = "this line is not valid UTF-8 text; it was skipped."
@@ -426,39 +425,6 @@ def health_command(load_model: bool, store: Path | None, chroma_url: str | None)
     health = check_health(settings, load_model=load_model)
     click.echo(json.dumps(health.to_json(), ensure_ascii=False))
     sys.exit(0 if health.ok else EXIT_ERROR)
-
-
-@main.command("bench")
-@click.option("--quick", is_flag=True, help="One small corpus, few repetitions (a smoke test).")
-@click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON.")
-@click.option(
-    "--dir",
-    "workdir",
-    type=click.Path(path_type=Path, file_okay=False),
-    help="Where corpora and indexes are built (READOUT_BENCH_DIR, default a temp folder).",
-)
-@click.option(
-    "--dev-set",
-    type=click.Path(path_type=Path, dir_okay=False, exists=True),
-    help="Question set for the quality rows (default ../shared/eval/dev.jsonl when present).",
-)
-def bench_command(quick: bool, as_json: bool, workdir: Path | None, dev_set: Path | None) -> None:
-    """Measure speed and memory as ratios, all in one run on this machine."""
-    from bot.bench import default_workdir, render_table, rows_to_json, run_bench
-
-    if dev_set is None and DEFAULT_DEV_SET.is_file():
-        dev_set = DEFAULT_DEV_SET
-    with friendly_errors():
-        rows = run_bench(
-            load_settings(),
-            workdir=workdir or default_workdir(),
-            quick=quick,
-            dev_set=dev_set,
-            progress=lambda message: click.echo(f"… {message}", err=True),
-            # Each row as soon as it is measured: a full run takes about half an hour.
-            on_row=lambda row: click.echo("  " + render_table([row]).splitlines()[1], err=True),
-        )
-    click.echo(rows_to_json(rows) if as_json else render_table(rows))
 
 
 @main.group("serve")

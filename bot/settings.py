@@ -27,6 +27,7 @@ READOUT_SLACK_API_URL      Slack Web API base URL                      Slack's o
 READOUT_DISCORD_API_URL    Discord REST base URL                       Discord's own
 READOUT_DISCORD_GATEWAY_URL  Discord gateway URL                       Discord's own
 READOUT_DISCORD_GUILD      guild id for instant command sync           (unset: global)
+READOUT_BENCH_DIR          where ``make bench`` builds its corpora     a temporary folder
 =========================  ==========================================  =========================
 
 Older names still work as aliases (the new name wins when both are set): ``READOUT_DB``,
@@ -113,6 +114,7 @@ class Settings:
     state_dir: Path = field(default_factory=default_state_dir)
     question_log_days: float = DEFAULT_QUESTION_LOG_DAYS
     question_log_salt: str = field(default="", repr=False)
+    bench_dir: Path | None = None
 
     @property
     def question_log_path(self) -> Path:
@@ -181,6 +183,7 @@ class Settings:
             state_dir=default_state_dir(env),
             question_log_days=number("READOUT_QUESTION_LOG_DAYS", DEFAULT_QUESTION_LOG_DAYS),
             question_log_salt=env.get("READOUT_QUESTION_LOG_SALT", "").strip(),
+            bench_dir=Path(env["READOUT_BENCH_DIR"]) if env.get("READOUT_BENCH_DIR") else None,
         )
         if settings.log_level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
             problems.append(

@@ -1,6 +1,6 @@
 """Behaviour behind the benchmark: the event loop stays free while the model encodes, and
-`readout bench --quick` keeps working. No timing targets are asserted here (see BENCHMARKS.md);
-the only clock is asyncio's own slow-callback detector."""
+`python -m benchmarks --quick` keeps working. No timing targets are asserted here (see
+BENCHMARKS.md); the only clock is asyncio's own slow-callback detector."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import pytest
 
 from bot.service import AnswerService, Asker, ReplyKind
 from retrieval.engine import Engine
-from tests.support.paths import DEV_SET
+from tests.support.paths import DEV_SET, PROJECT_ROOT
 
 pytestmark = pytest.mark.integration
 
@@ -56,8 +56,7 @@ def test_bench_quick_smoke(tmp_path: Path) -> None:
         [
             sys.executable,
             "-m",
-            "bot",
-            "bench",
+            "benchmarks",
             "--quick",
             "--json",
             "--dir",
@@ -69,6 +68,7 @@ def test_bench_quick_smoke(tmp_path: Path) -> None:
         text=True,
         timeout=900,
         check=False,
+        cwd=PROJECT_ROOT,
     )
     assert done.returncode == 0, done.stderr[-2000:]
     rows = {row["metric"]: row for row in json.loads(done.stdout)}
