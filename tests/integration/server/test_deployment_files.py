@@ -137,6 +137,16 @@ def test_what_the_image_copies_is_in_the_context_and_enough_to_build_readout(
     [wheel] = (tmp_path / "wheel").glob("readout-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     assert {"bot/cli.py", "bot/health.py", "index/store.py", "index/lock.py"} <= names
+    # Every runtime module ships, subpackages too (an image without bot/slack_app/ or
+    # index/formats/ would start and fail at the first Slack event or Markdown file).
+    modules = {
+        path.relative_to(PROJECT_ROOT).as_posix()
+        for package in ("bot", "retrieval", "index")
+        for path in (PROJECT_ROOT / package).rglob("*.py")
+        if "__pycache__" not in path.parts
+    }
+    assert modules - names == set()
+    assert not any(name.startswith(("benchmarks/", "tests/")) for name in names)
     assert "index/data/xi-biden-call.txt" in names  # the bundled article ships
     assert any(name.endswith("entry_points.txt") for name in names)
     for secret_like in (".env", "tests/conftest.py"):
