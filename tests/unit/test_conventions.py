@@ -45,3 +45,15 @@ def test_every_integration_test_is_marked_integration() -> None:
         check=False,
     )
     assert "no tests collected" in done.stdout, done.stdout[-2000:]
+
+
+def test_no_test_module_imports_another() -> None:
+    offenders = []
+    for path in (PROJECT_ROOT / "tests").rglob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        for line in text.splitlines():
+            words = line.strip().split()
+            if len(words) >= 2 and words[0] in {"from", "import"} and words[1].startswith("tests."):
+                if not words[1].startswith("tests.support"):
+                    offenders.append(f"{path.relative_to(PROJECT_ROOT)}: {line.strip()}")
+    assert offenders == []

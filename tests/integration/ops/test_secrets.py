@@ -21,7 +21,6 @@ import aiohttp
 import pytest
 
 from bot.slack_app.render import FEEDBACK_DOWN, FEEDBACK_UP
-from tests.integration.slack.test_serve_slack import readout
 from tests.support.fake_discord import APP_ID, USER_ID
 from tests.support.ops import (
     LOG_SALT,
@@ -32,6 +31,7 @@ from tests.support.ops import (
     logged,
 )
 from tests.support.paths import PROJECT_ROOT
+from tests.support.processes import readout
 from tests.support.slack import (
     APP_TOKEN,
     BOT_TOKEN,
