@@ -178,8 +178,9 @@ def test_damaged_store_fails_health_and_startup_with_the_repair_command(
 
 
 def test_bad_question_bytes_and_invisible_text_get_one_line(
-    readout_env: dict[str, str],
+    article_env: dict[str, str],
 ) -> None:
+    readout_env = article_env
     undecodable = subprocess.run(
         [sys.executable, "-m", "bot", "ask", os.fsdecode(b"Who is caf\xe9?")],
         env=readout_env,

@@ -144,12 +144,12 @@ print('HEAVY', ','.join(m for m in {HEAVY_MODULES!r} if m in sys.modules), file=
 _BOT_PROBE = f"""
 import asyncio, sys
 import bot.discord_app, bot.slack_app
-from bot.runtime import open_engine
-from bot.service import AnswerService, Asker
+from bot.runtime import open_service
+from bot.service import Asker
 from bot.settings import Settings
 
 async def main():
-    service = AnswerService(open_engine(Settings.from_env()), rate_limit=100)
+    service = open_service(Settings.from_env())  # what `readout serve` runs
     await service.start()
     reply = await service.ask(Asker('test', 'u1'), {QUESTION!r})
     service.close()
@@ -164,7 +164,9 @@ def _heavy(stderr: str) -> str:
     return next(line for line in stderr.splitlines() if line.startswith("HEAVY")).split(" ")[1]
 
 
-def test_question_paths_never_import_torch(readout_env: dict[str, str]) -> None:
+def test_question_paths_never_import_torch(article_env: dict[str, str]) -> None:
+    readout_env = article_env
+
     def probe(code: str, *args: str, stdin: str | None = None, **env: str) -> tuple[str, str]:
         done = subprocess.run(
             [sys.executable, "-c", code, *args],
@@ -178,7 +180,7 @@ def test_question_paths_never_import_torch(readout_env: dict[str, str]) -> None:
         assert "Traceback" not in done.stderr, done.stderr[-2000:]
         return done.stdout, _heavy(done.stderr)
 
-    answer, heavy = probe(_PROBE, "ask", "--json", QUESTION)  # builds the index, then answers
+    answer, heavy = probe(_PROBE, "ask", "--json", QUESTION)
     assert json.loads(answer)["citations"][0]["paragraph"] == 12
     assert heavy == ""
     chat, heavy = probe(_PROBE, "chat", "--no-log", stdin=QUESTION + "\n")
