@@ -18,7 +18,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -29,11 +29,18 @@ from bot.service import QuestionLogSink
 from bot.settings import Settings
 from index.errors import ConfigError, CorpusError, QuestionError, ReadoutError
 
+if TYPE_CHECKING:
+    from retrieval.evaluation import EvalResult
+
 log = logging.getLogger(__name__)
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
 UNDECODABLE_LINE = "this line is not valid UTF-8 text; it was skipped."
+BAD_JSON_LINE = (
+    'this line is not a question nor a JSON object {"question": "...", "conversation": "ID"}; '
+    "it was skipped."
+)
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 
@@ -186,8 +193,10 @@ def ask_command(
 ) -> None:
     """Answer QUESTION with cited sentences from the documents.
 
-    With --json and no QUESTION, reads one question per line from stdin.
+    With --json and no QUESTION, reads one question per line from stdin: plain text, or
+    {"question": "...", "conversation": "ID"} to read it with the earlier lines of that ID.
     """
+    from bot.conversations import ConversationMemory
     from bot.questions.log import question_log
 
     if question is None and not as_json:
@@ -209,6 +218,8 @@ def ask_command(
                 else:
                     click.echo(render_answer(answer))
                 return
+            # One batch is its own set of conversations: no expiry while it runs.
+            conversations = ConversationMemory(ttl=float("inf"))
             # Bytes, not text: a line that is not UTF-8 gets its error and the batch goes on.
             for raw in sys.stdin.buffer:
                 try:
@@ -219,14 +230,43 @@ def ask_command(
                     continue
                 if not line.strip():
                     continue
+                text, conversation = line, ""
                 try:
-                    answer = answers.ask(line)
+                    text, conversation = parse_stdin_line(line)
+                    history = conversations.history(conversation) if conversation else ()
+                    answer = answers.ask(text, history)
                 except QuestionError as exc:
-                    error = {"question": line.strip()[:200], "error": str(exc)}
+                    error = {"question": text.strip()[:200], "error": str(exc)}
+                    if conversation:
+                        error["conversation"] = conversation
                     click.echo(json.dumps(error, ensure_ascii=False))
                     continue
-                click.echo(json.dumps(answer.to_json(), ensure_ascii=False), nl=True)
+                payload = answer.to_json()
+                if conversation:
+                    conversations.remember(conversation, answers.turn(answer))
+                    payload["conversation"] = conversation
+                click.echo(json.dumps(payload, ensure_ascii=False), nl=True)
                 sys.stdout.flush()
+
+
+def parse_stdin_line(line: str) -> tuple[str, str]:
+    """(question, conversation id) of one stdin line of ``readout ask --json``: a plain-text
+    question (no conversation, id ""), or ``{"question": "...", "conversation": "ID"}``.
+
+    A line that opens with ``{`` but is not such an object raises :class:`QuestionError`.
+    """
+    if not line.lstrip().startswith("{"):
+        return line, ""
+    try:
+        request = json.loads(line)
+    except ValueError:
+        raise QuestionError(BAD_JSON_LINE) from None
+    if not isinstance(request, dict) or not isinstance(request.get("question"), str):
+        raise QuestionError(BAD_JSON_LINE)
+    conversation = request.get("conversation", "")
+    if isinstance(conversation, bool) or not isinstance(conversation, str | int):
+        raise QuestionError(BAD_JSON_LINE)
+    return request["question"], str(conversation)
 
 
 @contextmanager
@@ -268,11 +308,31 @@ def source_command(ref: str, store: Path | None, chroma_url: str | None) -> None
 
 
 @main.command("eval")
-@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False), required=False)
+@click.option(
+    "--conversations",
+    "conversations_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    metavar="FILE.jsonl",
+    help="Score a conversation set instead (tests/data/conversations.jsonl): follow-up turns "
+    "asked alone and read with the turns before them.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @store_options
-def eval_command(file: Path, as_json: bool, store: Path | None, chroma_url: str | None) -> None:
+def eval_command(
+    file: Path | None,
+    conversations_file: Path | None,
+    as_json: bool,
+    store: Path | None,
+    chroma_url: str | None,
+) -> None:
     """Score FILE.jsonl (the format of shared/eval/dev.jsonl) against the index."""
+    if (file is None) == (conversations_file is None):
+        raise click.UsageError("give a question set FILE, or --conversations FILE, not both")
+    if conversations_file is not None:
+        _eval_conversations(conversations_file, as_json, store, chroma_url)
+        return
+    assert file is not None
     from retrieval.evaluation import (
         breakdown,
         compare_methods,
@@ -282,11 +342,7 @@ def eval_command(file: Path, as_json: bool, store: Path | None, chroma_url: str 
     )
 
     with friendly_errors():
-        try:
-            lines = file.read_text(encoding="utf-8").splitlines()
-        except OSError as exc:
-            raise CorpusError(f"cannot read {file} ({exc.strerror})") from exc
-        cases = parse_cases(lines)
+        cases = parse_cases(_read_lines(file))
         engine = runtime.open_engine(load_settings(store, chroma_url), preload_model=True)
         report = evaluate(cases, engine.ask)
         methods = compare_methods(cases, engine.rankings([c.question for c in cases]))
@@ -330,6 +386,61 @@ def eval_command(file: Path, as_json: bool, store: Path | None, chroma_url: str 
             else ", ".join(f"¶{c.paragraph}" for c in result.answer.citations)
         )
         click.echo(f"  {case.case_id}: {case.question}  expected {expected}, got {got}")
+
+
+def _read_lines(file: Path) -> list[str]:
+    try:
+        return file.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise CorpusError(f"cannot read {file} ({exc.strerror})") from exc
+
+
+def _eval_conversations(
+    file: Path, as_json: bool, store: Path | None, chroma_url: str | None
+) -> None:
+    """``readout eval --conversations FILE``: follow-ups alone and in context, side by side."""
+    from retrieval.evaluation import evaluate_conversations, parse_conversations
+
+    with friendly_errors():
+        conversations = parse_conversations(_read_lines(file))
+        engine = runtime.open_engine(load_settings(store, chroma_url), preload_model=True)
+        report = evaluate_conversations(conversations, engine.ask, engine.turn)
+    if as_json:
+        click.echo(json.dumps(report.to_json(), ensure_ascii=False))
+        return
+    first, alone, context = report.first, report.alone, report.in_context
+    turns = len(report.follow_ups)
+    click.echo(f"first turns         top-1 {first.top1}/{first.answerable}, phrase hit "
+               f"{first.phrase_hits}/{first.answerable}, read as typed "
+               f"{report.first_read_as_typed}/{len(first.results)}")  # fmt: skip
+    click.echo(f"follow-up turns     {'alone':>9} {'in context':>12}")
+    rows = (
+        ("right", len(alone.results) - len(alone.failures), len(context.results)
+         - len(context.failures), turns),
+        ("top-1 citation", alone.top1, context.top1, alone.answerable),
+        ("phrase hit", alone.phrase_hits, context.phrase_hits, alone.answerable),
+        ("abstained (unansw.)", alone.abstained_correctly, context.abstained_correctly,
+         alone.unanswerable),
+    )  # fmt: skip
+    for label, without, within, total in rows:
+        click.echo(f"  {label:<18}{without:>4}/{total:<4} {within:>7}/{total:<4}")
+    click.echo(f"  rewritten         {report.rewritten:>4}/{turns}")
+    click.echo("\nfollow-ups (alone → in context; * = right):")
+    for result in report.follow_ups:
+        case = result.in_context.case
+        expected = f"¶{','.join(map(str, case.paragraphs))}" if case.answerable else "abstain"
+        click.echo(
+            f"  {case.case_id}: {case.question}  expected {expected}, got "
+            f"{_got(result.alone)} → {_got(result.in_context)}"
+        )
+        if result.rewritten:
+            click.echo(f"      read as: {result.in_context.answer.understood_as}")
+
+
+def _got(result: EvalResult) -> str:
+    answer = result.answer
+    got = "abstained" if answer.abstained else f"¶{answer.citations[0].paragraph}"
+    return got + ("*" if result.passed else "")
 
 
 @main.command("chat")

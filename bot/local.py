@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import getpass
+from collections.abc import Sequence
 
 from bot.service import TERMINAL, AnswerService, Asker
 from retrieval.answer import Answer
+from retrieval.conversation import Turn
 from retrieval.engine import MAX_QUOTES
 
 
@@ -42,10 +44,15 @@ class LocalAnswers:
         """Load the model and the index now (no answer timeout: a cold start may be slow)."""
         self._runner.run(self._service.start())
 
-    def ask(self, question: str) -> Answer:
-        """A cited answer, or an abstention; the question is logged like any other."""
-        answer, _answer_id = self._runner.run(self._service.answer(self._asker, question))
+    def ask(self, question: str, history: Sequence[Turn] = ()) -> Answer:
+        """A cited answer, or an abstention, read with the conversation's ``history``; the
+        question is logged like any other."""
+        answer, _ = self._runner.run(self._service.answer(self._asker, question, history))
         return answer
+
+    def turn(self, answer: Answer) -> Turn:
+        """What a conversation keeps of ``answer`` for the questions after it."""
+        return self._runner.run(self._service.turn(answer))
 
     def quote(self, speaker: str) -> Answer:
         """Every statement attributed to ``speaker``, cited."""

@@ -11,12 +11,20 @@ WIDTH = 100
 
 
 def render_answer(answer: Answer) -> str:
-    """The answer's sentences with their markers, then the numbered sources."""
+    """The answer's sentences with their markers, then the numbered sources; first, how a
+    follow-up question was read ("(read as: What did Biden say about Taiwan?)")."""
     body = textwrap.fill(answer.text, WIDTH)
+    if answer.understood_as:
+        body = f"{render_reading(answer)}\n{body}"
     if answer.abstained:
         return body
     sources = "\n".join(_source_line(c) for c in answer.citations)
     return f"{body}\n\nSources:\n{sources}"
+
+
+def render_reading(answer: Answer) -> str:
+    """ "(read as: ...)" for a question read with the conversation so far, else ""."""
+    return f"(read as: {answer.understood_as})" if answer.understood_as else ""
 
 
 def render_citations(citations: Sequence[Citation]) -> str:

@@ -42,6 +42,7 @@ from bot.settings import (
 )
 from index.errors import AnswerTimeout, QuestionError, ReadoutError, StoreUnavailable
 from retrieval.answer import Answer
+from retrieval.conversation import Turn
 from retrieval.engine import normalize_question, validate_question
 
 if TYPE_CHECKING:
@@ -133,7 +134,10 @@ class QuestionSink(Protocol):
 class AnswerEngine(Protocol):
     """What the service needs from the engine (``retrieval.engine.Engine`` provides it)."""
 
-    def ask_many(self, questions: Sequence[str]) -> list[Answer | QuestionError]: ...
+    def ask_many(
+        self, questions: Sequence[str], histories: Sequence[Sequence[Turn]] | None = None
+    ) -> list[Answer | QuestionError]: ...
+    def turn(self, answer: Answer) -> Turn: ...
     def quotes(self, speaker: str, *, limit: int = ...) -> Answer: ...
     def source(self, ref: str) -> Answer: ...
     def warm_up(self) -> None: ...
@@ -288,10 +292,17 @@ class AnswerService:
 
     # -- the ask path: an Answer, or an error from the tree ----------------------------------
 
-    async def answer(self, asker: Asker, text: str) -> tuple[Answer, str]:
-        """The answer to ``text`` and its id, logged; raises QuestionError for bad input (not
-        logged), AnswerTimeout, StoreUnavailable or another error once it is logged."""
-        return await self._answer(asker, validate_question(text))
+    async def answer(
+        self, asker: Asker, text: str, history: Sequence[Turn] = ()
+    ) -> tuple[Answer, str]:
+        """The answer to ``text`` (read with the conversation's ``history``, oldest turn first)
+        and its id, logged; raises QuestionError for bad input (not logged), AnswerTimeout,
+        StoreUnavailable or another error once it is logged."""
+        return await self._answer(asker, validate_question(text), tuple(history))
+
+    async def turn(self, answer: Answer) -> Turn:
+        """What a conversation keeps of ``answer`` for the questions after it."""
+        return await self._run(lambda: self._engine.turn(answer))
 
     async def find_quotes(self, speaker: str, *, limit: int = MAX_QUOTES_SHOWN) -> Answer:
         """Statements attributed to ``speaker`` (the first ``limit``, cited)."""
@@ -307,10 +318,12 @@ class AnswerService:
             raise QuestionError(NO_SOURCE)
         return await self._run(lambda: self._engine.source(ref))
 
-    async def _answer(self, asker: Asker, question: str) -> tuple[Answer, str]:
+    async def _answer(
+        self, asker: Asker, question: str, history: tuple[Turn, ...] = ()
+    ) -> tuple[Answer, str]:
         started = time.perf_counter()
         try:
-            answer = await self._within_timeout(self._batcher().ask(question))
+            answer = await self._within_timeout(self._batcher().ask(question, history))
         except QuestionError:
             raise
         except ReadoutError:  # the store, the model or the timeout: unavailable right now
@@ -473,6 +486,9 @@ def _close(awaitable: Awaitable[object]) -> None:
         awaitable.close()
 
 
+_Pending = tuple[str, tuple[Turn, ...], "asyncio.Future[Answer]"]
+
+
 class _QuestionBatcher:
     """Answers questions that arrive together with one ``Engine.ask_many`` call.
 
@@ -494,17 +510,17 @@ class _QuestionBatcher:
         self._pool = pool
         self._window = window
         self._max_batch = max_batch
-        self._queue: asyncio.Queue[tuple[str, asyncio.Future[Answer]]] = asyncio.Queue()
+        self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
         self._consumer: asyncio.Task[None] | None = None
 
-    async def ask(self, question: str) -> Answer:
+    async def ask(self, question: str, history: tuple[Turn, ...] = ()) -> Answer:
         if self._consumer is None or self._consumer.done():
             self._consumer = asyncio.create_task(self._consume(), name="readout-batcher")
         future: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
         # A caller that timed out no longer awaits its future: mark a late exception as seen
         # so asyncio doesn't log it as "never retrieved".
         future.add_done_callback(_mark_retrieved)
-        await self._queue.put((question, future))
+        await self._queue.put((question, history, future))
         # shield: a caller that times out must not cancel the batch the others wait on.
         return await asyncio.shield(future)
 
@@ -530,18 +546,21 @@ class _QuestionBatcher:
                     break
             await self._answer(batch)
 
-    async def _answer(self, batch: list[tuple[str, asyncio.Future[Answer]]]) -> None:
-        questions = [question for question, _ in batch]
+    async def _answer(self, batch: list[_Pending]) -> None:
+        questions = [question for question, _, _ in batch]
+        # Histories only when some question has one: a batch of standalone questions is
+        # answered exactly as before conversations existed.
+        histories = [history for _, history, _ in batch] if any(h for _, h, _ in batch) else None
         try:
             results = await asyncio.get_running_loop().run_in_executor(
-                self._pool, self._engine.ask_many, questions
+                self._pool, self._engine.ask_many, questions, histories
             )
         except Exception as exc:  # the store or model failed: every waiter gets the error
-            for _, future in batch:
+            for _, _, future in batch:
                 if not future.done():
                     future.set_exception(exc)
             return
-        for (_, future), result in zip(batch, results, strict=True):
+        for (_, _, future), result in zip(batch, results, strict=True):
             if future.done():
                 continue
             if isinstance(result, Exception):

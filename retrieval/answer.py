@@ -2,7 +2,9 @@
 
 An answer is 1-3 sentences copied verbatim from the corpus, each followed by a marker ``[n]``,
 and one citation per marker; or an abstention that cites nothing. ``Answer.to_json`` is the
-exact JSON shape of ``readout ask --json`` that other tools depend on.
+exact JSON shape of ``readout ask --json`` that other tools depend on. A follow-up question read
+with the conversation so far ("Who owns it?") keeps the words as typed in ``question`` and says
+how it was read in ``understood_as`` ("Who owns TikTok?"), which is "" when it was read as typed.
 """
 
 from __future__ import annotations
@@ -90,6 +92,7 @@ class Answer:
     abstained: bool
     citations: tuple[Citation, ...] = ()
     index_version: int = 0
+    understood_as: str = ""  # how a follow-up was read, "" when read as typed
 
     def __post_init__(self) -> None:
         markers = [int(m) for m in MARKER.findall(self.text)]
@@ -98,6 +101,8 @@ class Answer:
             raise ValueError("an abstention cites nothing")
         if sorted(set(markers)) != sorted(numbers) or len(set(numbers)) != len(numbers):
             raise ValueError(f"markers {markers} do not match citations {numbers}")
+        if self.understood_as and self.understood_as == self.question:
+            raise ValueError("understood_as is only set when it differs from the question")
 
     @classmethod
     def not_covered(cls, question: str, index_version: int = 0) -> Answer:
@@ -113,9 +118,14 @@ class Answer:
         return cls(question, text, False, cited, index_version)
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        """The ``readout ask --json`` object; ``"understood_as"`` only when the question was
+        read otherwise than typed, so a standalone question's JSON is as it always was."""
+        body: dict[str, Any] = {
             "question": self.question,
             "answer": self.text,
             "abstained": self.abstained,
             "citations": [c.to_json() for c in self.citations],
         }
+        if self.understood_as:
+            body["understood_as"] = self.understood_as
+        return body

@@ -18,7 +18,7 @@ import unicodedata
 from collections import Counter
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -28,6 +28,7 @@ from index.errors import IndexMismatch, IndexMissing, QuestionError
 from index.store import DocumentRecord, IndexPointer, VectorHit
 from retrieval import policy
 from retrieval.answer import Answer, Citation
+from retrieval.conversation import CorpusFacts, Reading, Turn, make_turn, read_question
 from retrieval.features import CorpusView, Hits, Searches, candidates, measure
 from retrieval.lexical import LexicalHit, LexicalIndex
 from retrieval.query import (
@@ -135,6 +136,11 @@ class Snapshot:
             },
         )
 
+    @property
+    def facts(self) -> CorpusFacts:
+        """What reading a follow-up needs to know about this corpus."""
+        return CorpusFacts(knows=self.sentence_lexical.knows, speaker_tokens=self.speaker_tokens)
+
     def paragraph_ref(self, row: int) -> tuple[str, int]:
         """(doc id, paragraph number) of paragraph row ``row``."""
         paragraph = self.paragraphs[row]
@@ -240,33 +246,81 @@ class Engine:
         """The titles of the indexed documents (what a chat bot says it answers about)."""
         return tuple(record.title for record in self.snapshot().documents.values())
 
-    def ask(self, question: str) -> Answer:
-        """Answer ``question`` with 1-3 cited verbatim sentences, or say it is not covered."""
-        result = self.ask_many([question])[0]
+    def ask(self, question: str, history: Sequence[Turn] = ()) -> Answer:
+        """Answer ``question`` with 1-3 cited verbatim sentences, or say it is not covered.
+
+        With the ``history`` of a conversation (oldest turn first), a follow-up ("Who owns
+        it?") is read with it (``retrieval.conversation``) and the answer says how.
+        """
+        result = self.ask_many([question], [history])[0]
         if isinstance(result, QuestionError):
             raise result
         return result
 
-    def ask_many(self, questions: Sequence[str]) -> list[Answer | QuestionError]:
+    def ask_many(
+        self,
+        questions: Sequence[str],
+        histories: Sequence[Sequence[Turn]] | None = None,
+    ) -> list[Answer | QuestionError]:
         """Answer several questions with one model call and one store round-trip per kind.
 
         Encoding dominates the cost of a question, and encoding a batch costs little more than
         encoding one, so concurrent questions are answered together (the chat service collects
         them for a moment). A question that is empty or too long gets its QuestionError in its
-        place; a failure of the store or the model raises for the whole batch.
+        place; a failure of the store or the model raises for the whole batch. ``histories``,
+        when given, holds each question's conversation so far (see :meth:`ask`).
         """
+        readings = self._read_all(questions, histories)
         calibration = policy.calibration_for(self._embedder.model_id)
         results: list[Answer | QuestionError] = []
-        for scored in self.score_many(questions):
+        searched = [r.understood_as if r else q for q, r in zip(questions, readings, strict=True)]
+        for position, scored in enumerate(self.score_many(searched)):
             if isinstance(scored, QuestionError):
                 results.append(scored)
-            elif not scored.ranked or not calibration.answers(scored.best):
-                results.append(Answer.not_covered(scored.question, scored.version))
+                continue
+            reading = readings[position]
+            if reading is not None and histories is not None:
+                scored = _without_repeat(scored, histories[position])
+            if not scored.ranked or not calibration.answers(scored.best):
+                answer = Answer.not_covered(scored.question, scored.version)
             else:
                 # Composed from the snapshot it was scored on: the rows mean nothing in another
                 # version, and the pointer may have moved since.
-                results.append(_compose(scored.snapshot, scored.question, list(scored.ranked)))
+                answer = _compose(scored.snapshot, scored.question, list(scored.ranked))
+            if reading is not None and scored.question != reading.question:
+                answer = replace(answer, question=reading.question, understood_as=scored.question)
+            results.append(answer)
         return results
+
+    def read(self, question: str, history: Sequence[Turn]) -> Reading:
+        """How ``question`` reads after ``history``: as typed, or rewritten as a follow-up."""
+        return read_question(validate_question(question), history, self.snapshot().facts)
+
+    def turn(self, answer: Answer) -> Turn:
+        """What a conversation keeps of ``answer`` for the questions after it."""
+        quote = answer.citations[0].quote if answer.citations else ""
+        return make_turn(answer.understood_as or answer.question, quote, self.snapshot().facts)
+
+    def _read_all(
+        self, questions: Sequence[str], histories: Sequence[Sequence[Turn]] | None
+    ) -> list[Reading | None]:
+        """Each question's reading when its history made it a follow-up, else None."""
+        readings: list[Reading | None] = [None] * len(questions)
+        if histories is None or not any(histories):
+            return readings
+        if len(histories) != len(questions):
+            raise ValueError("one history per question")
+        facts = self.snapshot().facts
+        for position, (question, history) in enumerate(zip(questions, histories, strict=True)):
+            if not history:
+                continue
+            try:
+                reading = read_question(validate_question(question), history, facts)
+            except QuestionError:
+                continue  # score_many refuses it in its place
+            if reading.rewritten:
+                readings[position] = reading
+        return readings
 
     def score_many(
         self, questions: Sequence[str], calibration: policy.Calibration | None = None
@@ -577,6 +631,26 @@ def _document_support(snapshot: Snapshot, dense_paragraph: dict[int, float]) -> 
         mass[doc_id] = mass.get(doc_id, 0.0) + max(similarity, 0.0)
     total = sum(mass.values())
     return {doc_id: share / total for doc_id, share in mass.items()} if total > 0 else {}
+
+
+def _without_repeat(scored: Scored, history: Sequence[Turn]) -> Scored:
+    """``scored`` without the sentence the last answer quoted, when the follow-up asks what
+    another speaker said and that sentence is not attributed to them: "And what did Biden say
+    about it?" is never answered by the Xi quote the person has just read."""
+    terms, snapshot = scored.terms, scored.snapshot
+    if not history or not history[-1].quote or not terms.speaker_tokens:
+        return scored
+    last = history[-1]
+    asked = frozenset(terms.speaker_tokens)
+    before = frozenset(t for name in last.speakers for t in name_tokens(name))
+    if asked <= before:
+        return scored
+    kept = tuple(
+        r
+        for r in scored.ranked
+        if snapshot.sentence_texts[r.row] != last.quote or asked & snapshot.speaker_tokens_of[r.row]
+    )
+    return replace(scored, ranked=kept)
 
 
 def _compose(snapshot: Snapshot, question: str, ranked: list[Ranked]) -> Answer:

@@ -3,6 +3,11 @@
 Each line is ``{"id", "question", "answerable": true, "paragraphs": [...], "phrases": [...]}``
 or ``{"id", "question", "answerable": false}``; an optional ``"doc"`` names the document the
 gold paragraphs belong to (without it, any document's paragraph number counts).
+
+A conversation set (``tests/data/conversations.jsonl``) has one conversation per line,
+``{"id", "turns": [TURN, TURN, ...]}``, each turn a case as above without its ``id``
+(``"answerable"`` defaults to true). Every turn after the first is scored twice: asked alone,
+and read with the conversation so far (the answers readout gave to the turns before it).
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from typing import Any
 
 from index.errors import CorpusError
 from retrieval.answer import Answer
+from retrieval.conversation import Turn
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,19 +121,26 @@ def parse_cases(lines: Iterable[str]) -> list[EvalCase]:
             continue
         try:
             raw = json.loads(line)
-            cases.append(
-                EvalCase(
-                    case_id=str(raw.get("id", number)),
-                    question=str(raw["question"]),
-                    answerable=bool(raw["answerable"]),
-                    paragraphs=tuple(int(p) for p in raw.get("paragraphs", ())),
-                    phrases=tuple(str(p).lower() for p in raw.get("phrases", ())),
-                    doc=str(raw.get("doc", "")),
-                )
-            )
+            cases.append(_case(raw, str(raw.get("id", number)), default_answerable=None))
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise CorpusError(f"line {number} of the eval file is not a valid case") from exc
     return cases
+
+
+def _case(raw: Mapping[str, Any], case_id: str, *, default_answerable: bool | None) -> EvalCase:
+    answerable = (
+        raw["answerable"]
+        if default_answerable is None
+        else raw.get("answerable", default_answerable)
+    )
+    return EvalCase(
+        case_id=case_id,
+        question=str(raw["question"]),
+        answerable=bool(answerable),
+        paragraphs=tuple(int(p) for p in raw.get("paragraphs", ())),
+        phrases=tuple(str(p).lower() for p in raw.get("phrases", ())),
+        doc=str(raw.get("doc", "")),
+    )
 
 
 def score_case(case: EvalCase, answer: Answer) -> EvalResult:
@@ -157,6 +170,131 @@ def score_case(case: EvalCase, answer: Answer) -> EvalResult:
 def evaluate(cases: Iterable[EvalCase], ask: Callable[[str], Answer]) -> EvalReport:
     """Ask every case's question and score the answers."""
     return EvalReport(tuple(score_case(case, ask(case.question)) for case in cases))
+
+
+# -- conversations: follow-up turns with and without the turns before them ---------------------
+@dataclass(frozen=True, slots=True)
+class Conversation:
+    """Turns asked one after another in one conversation (case ids ``ID.1``, ``ID.2``, ...)."""
+
+    conversation_id: str
+    turns: tuple[EvalCase, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class FollowUpResult:
+    """A turn after the first: scored asked alone, and read with the conversation so far."""
+
+    alone: EvalResult
+    in_context: EvalResult
+
+    @property
+    def rewritten(self) -> bool:
+        return bool(self.in_context.answer.understood_as)
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationReport:
+    """First turns (always asked as typed) and follow-up turns, alone and in context."""
+
+    first: EvalReport
+    follow_ups: tuple[FollowUpResult, ...]
+
+    @property
+    def alone(self) -> EvalReport:
+        return EvalReport(tuple(f.alone for f in self.follow_ups))
+
+    @property
+    def in_context(self) -> EvalReport:
+        return EvalReport(tuple(f.in_context for f in self.follow_ups))
+
+    @property
+    def first_read_as_typed(self) -> int:
+        """First turns whose answer has no ``understood_as``: nothing before them to read."""
+        return sum(not r.answer.understood_as for r in self.first.results)
+
+    @property
+    def rewritten(self) -> int:
+        return sum(f.rewritten for f in self.follow_ups)
+
+    def to_json(self) -> dict[str, Any]:
+        def scores(report: EvalReport) -> dict[str, int]:
+            return {
+                "turns": len(report.results),
+                "right": len(report.results) - len(report.failures),
+                "top1": report.top1,
+                "phrase_hits": report.phrase_hits,
+                "answerable": report.answerable,
+                "abstained_correctly": report.abstained_correctly,
+                "unanswerable": report.unanswerable,
+            }
+
+        return {
+            "first_turns": {**scores(self.first), "read_as_typed": self.first_read_as_typed},
+            "follow_ups_alone": scores(self.alone),
+            "follow_ups_in_context": {**scores(self.in_context), "rewritten": self.rewritten},
+            "follow_ups": [
+                {
+                    "id": f.in_context.case.case_id,
+                    "question": f.in_context.case.question,
+                    "understood_as": f.in_context.answer.understood_as or None,
+                    "expected": list(f.in_context.case.paragraphs) or "abstain",
+                    "alone": _got(f.alone.answer),
+                    "in_context": _got(f.in_context.answer),
+                    "right_alone": f.alone.passed,
+                    "right_in_context": f.in_context.passed,
+                }
+                for f in self.follow_ups
+            ],
+        }
+
+
+def _got(answer: Answer) -> list[int] | str:
+    return "abstained" if answer.abstained else [c.paragraph for c in answer.citations]
+
+
+def parse_conversations(lines: Iterable[str]) -> list[Conversation]:
+    """Conversations from JSON lines (format in the module docstring); a malformed line is a
+    :class:`CorpusError` naming it."""
+    conversations = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            raw = json.loads(line)
+            conversation_id = str(raw.get("id", number))
+            turns = tuple(
+                _case(turn, f"{conversation_id}.{position}", default_answerable=True)
+                for position, turn in enumerate(raw["turns"], start=1)
+            )
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise CorpusError(f"line {number} of the conversations file is not valid") from exc
+        if not turns:
+            raise CorpusError(f"line {number} of the conversations file has no turns")
+        conversations.append(Conversation(conversation_id, turns))
+    return conversations
+
+
+def evaluate_conversations(
+    conversations: Iterable[Conversation],
+    ask: Callable[[str, Sequence[Turn]], Answer],
+    remember: Callable[[Answer], Turn],
+) -> ConversationReport:
+    """Ask each conversation's turns in order, every later turn both alone (``ask(q, ())``) and
+    with the turns readout answered before it (``remember`` makes a turn of an answer)."""
+    first: list[EvalResult] = []
+    follow_ups: list[FollowUpResult] = []
+    for conversation in conversations:
+        history: list[Turn] = []
+        for position, case in enumerate(conversation.turns):
+            answer = ask(case.question, tuple(history))
+            if position == 0:
+                first.append(score_case(case, answer))
+            else:
+                alone = score_case(case, ask(case.question, ()))
+                follow_ups.append(FollowUpResult(alone, score_case(case, answer)))
+            history.append(remember(answer))
+    return ConversationReport(EvalReport(tuple(first)), tuple(follow_ups))
 
 
 # -- comparisons: readout beside plain baselines, on the same index in the same run -----------

@@ -49,11 +49,16 @@ def render_discord(answer: Answer, *, corpus: str) -> tuple[discord.Embed, ...]:
     fields = [field for citation in answer.citations for field in _citation_fields(citation)]
     return _lay_out(
         title=_clip(_escape(answer.question), TITLE_LIMIT),
-        descriptions=split_text(_escape(answer.text), DESCRIPTION_LIMIT),
+        descriptions=split_text(_escape(_read_as(answer) + answer.text), DESCRIPTION_LIMIT),
         fields=fields,
         footer=footer_text(corpus),
         colour=colour,
     )
+
+
+def _read_as(answer: Answer) -> str:
+    # How a follow-up was read, above the quotes (the title keeps the words as typed).
+    return f"(read as: {answer.understood_as})\n\n" if answer.understood_as else ""
 
 
 def render_sources(answer: Answer, *, corpus: str) -> tuple[discord.Embed, ...]:

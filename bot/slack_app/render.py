@@ -66,6 +66,8 @@ def render_notice(text: str) -> SlackMessage:
 def render_answer(answer: Answer, answer_id: str) -> tuple[SlackMessage, ...]:
     """An answer: the question, the cited sentences, a context block per citation, buttons."""
     blocks: list[Block] = [_context(f"*Q:* {escape(answer.question)}")]
+    if answer.understood_as:  # a follow-up: how the conversation made it read
+        blocks.append(_context(f"_(read as: {escape(answer.understood_as)})_"))
     blocks += [_section(chunk) for chunk in split_text(escape(answer.text))]
     blocks += [_context(_citation_line(c)) for c in answer.citations]
     buttons = [_button("👍", FEEDBACK_UP, answer_id), _button("👎", FEEDBACK_DOWN, answer_id)]

@@ -25,6 +25,7 @@ from index.corpus import Document, Paragraph, Sentence
 from index.errors import QuestionError
 from index.store import DocumentRecord, IndexPointer, VectorHit, document_record
 from retrieval.answer import Answer, Citation
+from retrieval.conversation import Turn
 from retrieval.engine import Engine
 
 
@@ -69,18 +70,26 @@ class FakeEngine:
     ) -> None:
         self.asked: list[str] = []
         self.batches: list[int] = []
+        self.histories: list[list[tuple[Turn, ...]] | None] = []
         self.error = error
         self.gate = gate
         self.warm_up_error = warm_up_error
 
-    def ask_many(self, questions: Sequence[str]) -> list[Answer | QuestionError]:
+    def ask_many(
+        self, questions: Sequence[str], histories: Sequence[Sequence[Turn]] | None = None
+    ) -> list[Answer | QuestionError]:
         self.batches.append(len(questions))
         self.asked.extend(questions)
+        self.histories.append(None if histories is None else [tuple(h) for h in histories])
         if self.gate is not None:
             self.gate.wait(5)
         if self.error is not None:
             raise self.error
         return [quoting_answer(question) for question in questions]
+
+    def turn(self, answer: Answer) -> Turn:
+        quote = answer.citations[0].quote if answer.citations else ""
+        return Turn(answer.understood_as or answer.question, quote)
 
     def quotes(self, speaker: str, *, limit: int = 10) -> Answer:
         if self.error is not None:
@@ -106,18 +115,23 @@ class EngineWrapper:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    def ask(self, question: str) -> Answer:
-        return self.engine.ask(question)
+    def ask(self, question: str, history: Sequence[Turn] = ()) -> Answer:
+        return self.engine.ask(question, history)
 
-    def ask_many(self, questions: Sequence[str]) -> list[Answer | QuestionError]:
+    def ask_many(
+        self, questions: Sequence[str], histories: Sequence[Sequence[Turn]] | None = None
+    ) -> list[Answer | QuestionError]:
         # The service batches concurrent questions; each still goes through ask().
         results: list[Answer | QuestionError] = []
-        for question in questions:
+        for position, question in enumerate(questions):
             try:
-                results.append(self.ask(question))
+                results.append(self.ask(question, histories[position] if histories else ()))
             except QuestionError as refused:
                 results.append(refused)
         return results
+
+    def turn(self, answer: Answer) -> Turn:
+        return self.engine.turn(answer)
 
     def quotes(self, speaker: str, *, limit: int = 10) -> Answer:
         return self.engine.quotes(speaker, limit=limit)

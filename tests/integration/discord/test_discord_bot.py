@@ -8,7 +8,7 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import pytest
@@ -27,6 +27,7 @@ from bot.discord_app.render import (
 )
 from bot.service import EXPIRED, USAGE, AnswerService, Asker
 from retrieval.answer import Answer, Citation
+from retrieval.conversation import Turn
 from retrieval.engine import Engine
 from tests.support.discord import TOKEN, RunningBot, bot_settings
 from tests.support.fake_discord import (
@@ -136,9 +137,9 @@ class SlowEngine(EngineWrapper):
         super().__init__(engine)
         self._seconds = seconds
 
-    def ask(self, question: str) -> Answer:
+    def ask(self, question: str, history: Sequence[Turn] = ()) -> Answer:
         time.sleep(self._seconds)  # blocking on purpose: it must not block the event loop
-        return self.engine.ask(question)
+        return self.engine.ask(question, history)
 
 
 class LongAnswerEngine(EngineWrapper):
@@ -146,7 +147,7 @@ class LongAnswerEngine(EngineWrapper):
 
     URL = "https://example.com/news/xi_biden_(call)"
 
-    def ask(self, question: str) -> Answer:
+    def ask(self, question: str, history: Sequence[Turn] = ()) -> Answer:
         paragraphs = self.engine.snapshot().paragraphs[:40]
         citations = tuple(
             Citation(
@@ -570,7 +571,7 @@ async def test_a_failure_while_answering_is_not_echoed(
     article_engine: Engine,
 ) -> None:
     class BrokenEngine(EngineWrapper):
-        def ask(self, question: str) -> Answer:
+        def ask(self, question: str, history: Sequence[Turn] = ()) -> Answer:
             raise RuntimeError(f"secret internals of {question}")
 
     fake = fake_discord

@@ -32,6 +32,7 @@ from bot.slack_app.render import (
 )
 from index.errors import QuestionError
 from retrieval.answer import Answer, Citation
+from retrieval.conversation import Turn
 from retrieval.engine import Engine
 from tests.support.fakes import EngineWrapper, FakeEngine
 from tests.support.slack import (
@@ -220,9 +221,11 @@ class GatedEngine(EngineWrapper):
         self.gate = threading.Event()
         self.started = 0
 
-    def ask_many(self, questions: Sequence[str]) -> list[Answer | QuestionError]:
+    def ask_many(
+        self, questions: Sequence[str], histories: Sequence[Sequence[Turn]] | None = None
+    ) -> list[Answer | QuestionError]:
         self._wait()
-        return self.engine.ask_many(questions)
+        return self.engine.ask_many(questions, histories)
 
     def _wait(self) -> None:
         self.started += 1
@@ -282,7 +285,9 @@ async def test_broadcasts_and_mentions_in_questions_come_back_inert(
 class HugeEngine(FakeEngine):
     """Answers everything with an absurdly long, 60-citation answer."""
 
-    def ask_many(self, questions: Sequence[str]) -> list[Answer | QuestionError]:
+    def ask_many(
+        self, questions: Sequence[str], histories: Sequence[Sequence[Turn]] | None = None
+    ) -> list[Answer | QuestionError]:
         citations = [
             Citation(
                 n,

@@ -69,3 +69,20 @@ def test_the_session_reads_until_quit(answers: LocalAnswers) -> None:
     assert result.exit_code == 0
     assert "A quoted sentence. [1]" in result.output
     assert "not reached" not in result.output
+
+
+def test_each_question_is_read_with_the_session_so_far_until_new(
+    answers: LocalAnswers, engine: FakeEngine
+) -> None:
+    from bot.chat import NEW_CONVERSATION
+    from bot.conversations import ConversationMemory
+    from retrieval.conversation import Turn
+
+    memory = ConversationMemory()
+    respond(answers, "Who owns TikTok?", conversation=memory)
+    respond(answers, "Who runs it?", conversation=memory)
+    assert respond(answers, "/new", conversation=memory) == NEW_CONVERSATION
+    respond(answers, "Who runs it?", conversation=memory)
+    first_turn = Turn("Who owns TikTok?", "A quoted sentence.")
+    # No history, then the first turn, then (after /new) none again: the same service path.
+    assert engine.histories == [None, [(first_turn,)], None]

@@ -1,4 +1,5 @@
-"""Plain-text rendering for the terminal: exact text for answers, quotes and sources."""
+"""Plain-text rendering for the terminal: exact text for answers, quotes and sources, and how a
+follow-up was read before the answer."""
 
 from __future__ import annotations
 
@@ -48,3 +49,27 @@ def test_a_source_is_its_reference_heading_and_text() -> None:
     assert render_source(source) == (
         "Xi Biden Call · xi-biden-call:¶12\nTaiwan\n\nXi called Taiwan the first red line."
     )
+
+
+QUOTE = "Biden also expressed concerns about TikTok, which is owned by ByteDance."
+
+
+def test_a_follow_up_says_how_it_was_read() -> None:
+    citation = Citation(1, "xi-biden-call", "Xi Biden Call", 8, 1, QUOTE, 0.9)
+    answer = Answer(
+        "Who owns it?", f"{QUOTE} [1]", False, (citation,), understood_as="Who owns TikTok?"
+    )
+    lines = render_answer(answer).splitlines()
+    assert lines[0] == "(read as: Who owns TikTok?)"
+    assert lines[1].startswith("Biden also expressed")
+    assert "(read as" not in render_answer(
+        Answer("Who owns TikTok?", f"{QUOTE} [1]", False, (citation,))
+    )
+
+
+def test_an_abstained_follow_up_says_how_it_was_read_too() -> None:
+    answer = Answer.not_covered("And Macron?")
+    answer = Answer(
+        answer.question, answer.text, True, understood_as="What did Macron say about Taiwan?"
+    )
+    assert render_answer(answer).splitlines()[0] == "(read as: What did Macron say about Taiwan?)"

@@ -87,3 +87,18 @@ def test_text_fragment_link() -> None:
     assert long.link == "https://e.com/#:~:text=one%20two%20three%20four,seven%20eight%20nine%20ten"
     assert citation(1).link == ""
     assert citation(1).ref == "doc:¶12"
+
+
+def test_understood_as_is_in_the_json_only_when_the_question_was_read_otherwise() -> None:
+    quote = "Biden also expressed concerns about TikTok."
+    citation = Citation(1, "doc", "T", 8, 1, quote, 0.9)
+    typed = Answer("Who owns TikTok?", f"{quote} [1]", False, (citation,))
+    assert "understood_as" not in typed.to_json()
+    follow_up = Answer(
+        "Who owns it?", f"{quote} [1]", False, (citation,), understood_as="Who owns TikTok?"
+    )
+    body = follow_up.to_json()
+    assert (body["question"], body["understood_as"]) == ("Who owns it?", "Who owns TikTok?")
+    assert list(body) == ["question", "answer", "abstained", "citations", "understood_as"]
+    with pytest.raises(ValueError, match="understood_as"):
+        Answer("Who owns it?", "x", True, understood_as="Who owns it?")

@@ -84,3 +84,63 @@ def test_methods_are_compared_by_the_rank_of_the_gold_paragraph() -> None:
     assert scores["m"].mrr == (1 + 1 / 4) / 2
     # The right number in the wrong document does not count.
     assert (scores["n"].top1, scores["n"].top3, scores["n"].mrr) == (0, 1, (1 / 3) / 2)
+
+
+def test_conversations_score_follow_ups_alone_and_in_context() -> None:
+    from retrieval.conversation import Turn
+    from retrieval.evaluation import evaluate_conversations, parse_conversations
+
+    lines = [
+        json.dumps(
+            {
+                "id": "t",
+                "turns": [
+                    {"question": "taiwan?", "paragraphs": [12], "phrases": ["red line"]},
+                    {"question": "tiktok then?", "paragraphs": [8], "phrases": ["tiktok"]},
+                ],
+            }
+        ),
+        json.dumps(
+            {
+                "id": "u",
+                "turns": [{"question": "taiwan?"}, {"question": "joke?", "answerable": False}],
+            }
+        ),
+    ]
+    conversations = parse_conversations(lines)
+    assert [c.conversation_id for c in conversations] == ["t", "u"]
+    assert [case.case_id for case in conversations[0].turns] == ["t.1", "t.2"]
+    assert conversations[1].turns[1].answerable is False
+    asked: list[tuple[str, tuple[str, ...]]] = []
+
+    def ask(question: str, history: object) -> Answer:
+        previous = tuple(t.question for t in history)  # type: ignore[attr-defined]
+        asked.append((question, previous))
+        if question == "tiktok then?" and previous:  # only the context makes it answerable
+            return answer_for("tiktok?")
+        return answer_for(question)
+
+    report = evaluate_conversations(conversations, ask, lambda a: Turn(a.question))
+    assert asked == [
+        ("taiwan?", ()),
+        ("tiktok then?", ("taiwan?",)),
+        ("tiktok then?", ()),
+        ("taiwan?", ()),
+        ("joke?", ("taiwan?",)),
+        ("joke?", ()),
+    ]
+    payload = report.to_json()
+    assert payload["first_turns"]["top1"] == 1 and payload["first_turns"]["read_as_typed"] == 2
+    assert payload["follow_ups_alone"]["right"] == 1  # the joke abstains either way
+    assert payload["follow_ups_in_context"]["right"] == 2
+    assert (report.alone.top1, report.in_context.top1) == (0, 1)
+    assert [f["right_in_context"] for f in payload["follow_ups"]] == [True, True]
+
+
+def test_a_conversation_needs_turns() -> None:
+    from retrieval.evaluation import parse_conversations
+
+    with pytest.raises(CorpusError, match="line 1"):
+        parse_conversations(['{"id": "x", "turns": []}'])
+    with pytest.raises(CorpusError, match="line 2"):
+        parse_conversations(['{"turns": [{"question": "q?"}]}', '{"turns": [{}]}'])
