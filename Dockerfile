@@ -13,8 +13,11 @@
 # See docs/deployment.md and compose.yaml.
 FROM python:3.11-slim-bookworm
 
-# CPU wheels: without this pip would fetch a multi-GB CUDA build of torch on x86-64 Linux.
-ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
+# Package indexes are pip's own settings, passed as build arguments when needed: on x86-64
+# Linux, name PyTorch's CPU wheel index in PIP_EXTRA_INDEX_URL, or pip fetches a multi-GB CUDA
+# build of torch (docs/deployment.md).
+ARG PIP_INDEX_URL
+ARG PIP_EXTRA_INDEX_URL
 
 ENV VENV=/opt/readout/venv \
     READOUT_MODEL_DIR=/opt/readout/models/all-MiniLM-L6-v2 \
@@ -42,7 +45,8 @@ COPY scripts ./scripts
 COPY index ./index
 COPY retrieval ./retrieval
 COPY bot ./bot
-RUN READOUT_DEV=0 READOUT_EDITABLE=0 TORCH_INDEX_URL="${TORCH_INDEX_URL}" ./scripts/install.sh \
+RUN READOUT_DEV=0 READOUT_EDITABLE=0 PIP_INDEX_URL="${PIP_INDEX_URL:-}" \
+        PIP_EXTRA_INDEX_URL="${PIP_EXTRA_INDEX_URL:-}" ./scripts/install.sh \
     && "${VENV}/bin/readout" --version
 
 ENV PATH=/opt/readout/venv/bin:$PATH

@@ -25,6 +25,7 @@ $(STAMP): pyproject.toml constraints.txt scripts/install.sh
 # Answers the demo question (building the bundled article's index if there is none yet),
 # then opens the chat when run from a terminal.
 run: install
+	$(READOUT) index --demo --if-missing
 	$(READOUT) ask "What did Xi say about Taiwan?"
 	@if [ -t 0 ] && [ -t 1 ]; then $(READOUT) chat; fi
 
@@ -33,6 +34,7 @@ test: install
 
 lint: install
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/mypy
 	$(VENV)/bin/hadolint Dockerfile
@@ -52,7 +54,7 @@ train: install
 # Speed and memory as ratios measured in one run (about 26 min on 2 cores: it builds 1k, 10k
 # and 100k-paragraph corpora; see BENCHMARKS.md).
 bench: install
-	$(READOUT) bench
+	$(PY) -m benchmarks
 
 # Re-pin constraints.txt from the current virtualenv (after changing pyproject.toml).
 lock: install

@@ -1,7 +1,9 @@
-"""``readout chat``: an interactive terminal session over the same engine as every adapter.
+"""``readout chat``: an interactive terminal session, asking the same service as every bot.
 
-Each question is read with the session's conversation so far ("Who owns it?" after a question
-about TikTok), kept in a :class:`~bot.conversations.ConversationMemory`; ``/new`` starts over.
+Its commands are the command table's (``/ask``, ``/quote``, ``/source``, ``/help``), plus
+``/new`` and ``/quit``; a line that is not a command is a question. Each question is read with
+the session's conversation so far ("Who owns it?" after a question about TikTok), kept in a
+:class:`~bot.conversations.ConversationMemory`; ``/new`` starts over.
 """
 
 from __future__ import annotations
@@ -10,32 +12,30 @@ import logging
 
 import click
 
+from bot import commands
 from bot.conversations import ConversationMemory
-from bot.question_log import QuestionLog, ask_logged, local_user
-from bot.render_text import render_answer, render_citations, render_paragraph
-from bot.service import Asker
+from bot.local import LocalAnswers
+from bot.render_text import render_answer, render_quotes, render_source
 from index.errors import ReadoutError
-from retrieval.engine import Engine
 
 log = logging.getLogger(__name__)
 
-HELP = """Ask a question about the documents, or:
-  /quotes NAME   every statement attributed to NAME
-  /show N        paragraph N (or DOC:N)
-  /new           a new conversation: the next question is read on its own
-  /help          this help
-  /quit          leave (Ctrl-D works too)"""
-
-
+QUIT = frozenset({"/quit", "/exit", "/q"})
+NEW = "/new"
+HELP = f"""Ask a question about the documents, or:
+{commands.usage("/")}
+• `/new`: a new conversation: the next question is read on its own
+• `/help`: this help
+• `/quit`: leave (Ctrl-D works too)"""
+NEW_CONVERSATION = "New conversation: the next question is read on its own."
+SORRY = "Sorry, something went wrong answering that. Please try again."
 # One session is one conversation.
 SESSION = "terminal"
 
 
-def run_chat(
-    engine: Engine, *, prompt: str = "? ", question_log: QuestionLog | None = None
-) -> None:
+def run_chat(answers: LocalAnswers, *, prompt: str = "? ") -> None:
     """Read questions until EOF or /quit, printing a cited answer for each, each read with the
-    questions before it (and recording the questions in ``question_log``, if given)."""
+    questions before it."""
     click.echo("readout chat — ask about the documents. /help for commands, /quit to leave.")
     conversation = ConversationMemory()
     while True:
@@ -47,49 +47,41 @@ def run_chat(
         line = line.strip()
         if not line:
             continue
-        if line in {"/quit", "/exit", "/q"}:
+        if line in QUIT:
             return
-        click.echo(respond(engine, line, question_log=question_log, conversation=conversation))
+        click.echo(respond(answers, line, conversation=conversation))
         click.echo()
 
 
 def respond(
-    engine: Engine,
-    line: str,
-    *,
-    question_log: QuestionLog | None = None,
-    conversation: ConversationMemory | None = None,
+    answers: LocalAnswers, line: str, *, conversation: ConversationMemory | None = None
 ) -> str:
-    """The text to show for one line typed in the chat; a question is read with the turns in
-    ``conversation`` (if given) and becomes its latest turn."""
-    try:
-        if line == "/help":
-            return HELP
-        if line == "/new":
-            if conversation is not None:
-                conversation.forget(SESSION)
-            return "New conversation: the next question is read on its own."
-        if line.startswith("/quotes"):
-            speaker = line.removeprefix("/quotes").strip()
-            citations = engine.quotes(speaker)
-            return (
-                render_citations(citations)
-                if citations
-                else f"No statements attributed to {speaker!r}."
-            )
-        if line.startswith("/show"):
-            document, paragraph = engine.paragraph(line.removeprefix("/show").strip())
-            return render_paragraph(document.doc_id, document.title, paragraph)
-        if line.startswith("/"):
-            return f"Unknown command {line.split()[0]!r}.\n{HELP}"
-        asker = Asker("chat", local_user(), "terminal")
-        history = conversation.history(SESSION) if conversation is not None else ()
-        answer = ask_logged(engine, line, question_log, asker, history)
+    """The text to show for one line typed in the chat (never a traceback); a question is read
+    with the turns in ``conversation`` (if given) and becomes its latest turn."""
+    if line == NEW:
         if conversation is not None:
-            conversation.remember(SESSION, engine.turn(answer))
+            conversation.forget(SESSION)
+        return NEW_CONVERSATION
+    name, _, argument = line.partition(" ")
+    command = commands.find(name[1:]) if name.startswith("/") else commands.ASK
+    if name.startswith("/") and command is None:
+        return f"Unknown command {name!r}.\n{HELP}"
+    if not name.startswith("/"):
+        argument = line
+    try:
+        if command is commands.HELP:
+            return HELP
+        if command is commands.QUOTE:
+            return render_quotes(answers.quote(argument))
+        if command is commands.SOURCE:
+            return render_source(answers.source(argument))
+        history = conversation.history(SESSION) if conversation is not None else ()
+        answer = answers.ask(argument, history)
+        if conversation is not None:
+            conversation.remember(SESSION, answers.turn(answer))
         return render_answer(answer)
     except ReadoutError as exc:
         return f"Sorry: {exc}"
     except Exception:
         log.exception("chat failed to answer")
-        return "Sorry, something went wrong answering that. Please try again."
+        return SORRY

@@ -1,8 +1,10 @@
-"""The ``readout`` command line: index, ask, quotes, show, eval, chat, stats.
+"""The ``readout`` command line: index, ask, quote, source, eval, chat, stats, health, serve.
 
-A thin adapter like the chat adapters: parse arguments, call the engine, format the result.
-Known errors (``ReadoutError``) print one line and exit 1 (2 for bad input); anything else is
-a bug and keeps its traceback in the log, never on a person's screen in place of an answer.
+A thin adapter like the chat adapters: parse arguments, ask the answer service (through
+:class:`bot.local.LocalAnswers`), format the result. Known errors (``ReadoutError``) print one
+line and exit 1 (2 for bad input); anything else is a bug: :class:`ReadoutCommands` prints one
+line for it and keeps the traceback for the log (``READOUT_LOG_LEVEL=DEBUG``), never on a
+person's screen in place of an answer.
 
 The JSON printed by ``readout ask --json`` is a contract other tools depend on
 (see ``retrieval.answer.Answer.to_json``).
@@ -20,8 +22,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from bot import runtime
-from bot.render_text import render_answer, render_citations, render_paragraph
+from bot import commands, runtime
+from bot.local import LocalAnswers
+from bot.render_text import render_answer, render_quotes, render_source
+from bot.service import QuestionLogSink
 from bot.settings import Settings
 from index.errors import ConfigError, CorpusError, QuestionError, ReadoutError
 
@@ -30,7 +34,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-DEFAULT_DEV_SET = Path(__file__).resolve().parents[2] / "shared" / "eval" / "dev.jsonl"
 EXIT_ERROR = 1
 EXIT_USAGE = 2
 UNDECODABLE_LINE = "this line is not valid UTF-8 text; it was skipped."
@@ -81,7 +84,36 @@ def friendly_errors() -> Iterator[None]:
         sys.exit(EXIT_ERROR)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class ReadoutCommands(click.Group):
+    """The command group, catching what no command expected: one line, never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except ReadoutError as exc:  # raised outside a command's friendly_errors
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(EXIT_ERROR)
+        except Exception as exc:
+            # At DEBUG the log holds the whole traceback; the person gets one line either way.
+            log.debug("unexpected error", exc_info=True)
+            click.echo(
+                f"error: an unexpected {type(exc).__name__} stopped readout (a bug; run with "
+                "READOUT_LOG_LEVEL=DEBUG to log its traceback).",
+                err=True,
+            )
+            sys.exit(EXIT_ERROR)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        # Older names (``quotes``, ``show``) run today's commands (``quote``, ``source``).
+        found = commands.find(cmd_name)
+        if found is not None and cmd_name != found.name:
+            cmd_name = found.name
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=ReadoutCommands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="readout")
 def main() -> None:
     """readout answers questions about your documents by quoting them, with citations."""
@@ -99,9 +131,16 @@ def main() -> None:
 @main.command("index")
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--demo", is_flag=True, help="Index the bundled news article (the demo corpus).")
+@click.option(
+    "--if-missing", is_flag=True, help="Do nothing when the store already holds an index."
+)
 @store_options
 def index_command(
-    paths: tuple[Path, ...], demo: bool, store: Path | None, chroma_url: str | None
+    paths: tuple[Path, ...],
+    demo: bool,
+    if_missing: bool,
+    store: Path | None,
+    chroma_url: str | None,
 ) -> None:
     """Index files or folders of .txt, .md, .html and .pdf.
 
@@ -112,6 +151,8 @@ def index_command(
     """
     with friendly_errors():
         settings = load_settings(store, chroma_url)
+        if if_missing and runtime.has_index(settings):
+            return
         report = runtime.build(
             settings, paths, demo=demo, progress=lambda line: click.echo(line, err=True)
         )
@@ -156,8 +197,7 @@ def ask_command(
     {"question": "...", "conversation": "ID"} to read it with the earlier lines of that ID.
     """
     from bot.conversations import ConversationMemory
-    from bot.question_log import ask_logged, local_user, question_log
-    from bot.service import Asker
+    from bot.questions.log import question_log
 
     if question is None and not as_json:
         raise click.UsageError('give a question, e.g. readout ask "What did Xi say about Taiwan?"')
@@ -167,11 +207,12 @@ def ask_command(
             from retrieval.engine import validate_question
 
             validate_question(question)  # refuse bad input before loading anything
-        engine = runtime.open_engine(settings, preload_model=True)
-        asker = Asker("cli", local_user(), "terminal")
-        with question_log(settings, enabled=not no_log) as questions:
+        with (
+            question_log(settings, enabled=not no_log) as questions,
+            _local_answers(settings, questions, preload_model=True) as answers,
+        ):
             if question is not None:
-                answer = ask_logged(engine, question, questions, asker)
+                answer = answers.ask(question)
                 if as_json:
                     click.echo(json.dumps(answer.to_json(), ensure_ascii=False))
                 else:
@@ -193,7 +234,7 @@ def ask_command(
                 try:
                     text, conversation = parse_stdin_line(line)
                     history = conversations.history(conversation) if conversation else ()
-                    answer = ask_logged(engine, text, questions, asker, history)
+                    answer = answers.ask(text, history)
                 except QuestionError as exc:
                     error = {"question": text.strip()[:200], "error": str(exc)}
                     if conversation:
@@ -202,7 +243,7 @@ def ask_command(
                     continue
                 payload = answer.to_json()
                 if conversation:
-                    conversations.remember(conversation, engine.turn(answer))
+                    conversations.remember(conversation, answers.turn(answer))
                     payload["conversation"] = conversation
                 click.echo(json.dumps(payload, ensure_ascii=False), nl=True)
                 sys.stdout.flush()
@@ -228,34 +269,42 @@ def parse_stdin_line(line: str) -> tuple[str, str]:
     return request["question"], str(conversation)
 
 
-@main.command("quotes")
+@contextmanager
+def _local_answers(
+    settings: Settings,
+    questions: QuestionLogSink | None = None,
+    *,
+    preload_model: bool = False,
+    platform: str = "cli",
+) -> Iterator[LocalAnswers]:
+    """The service the bots run, as plain calls for one person at this terminal."""
+    service = runtime.open_service(settings, question_log=questions, preload_model=preload_model)
+    with LocalAnswers(service, platform=platform) as answers:
+        answers.start()
+        yield answers
+
+
+@main.command(commands.QUOTE.name)
 @click.argument("speaker")
 @click.option("--json", "as_json", is_flag=True, help="Print the citations as JSON.")
 @store_options
-def quotes_command(speaker: str, as_json: bool, store: Path | None, chroma_url: str | None) -> None:
-    """List every statement attributed to SPEAKER (e.g. `readout quotes xi`)."""
-    with friendly_errors():
-        engine = runtime.open_engine(load_settings(store, chroma_url))
-        citations = engine.quotes(speaker)
+def quote_command(speaker: str, as_json: bool, store: Path | None, chroma_url: str | None) -> None:
+    """List every statement attributed to SPEAKER (e.g. `readout quote xi`)."""
+    with friendly_errors(), _local_answers(load_settings(store, chroma_url)) as answers:
+        answer = answers.quote(speaker)
         if as_json:
-            click.echo(json.dumps([c.to_json() for c in citations], ensure_ascii=False))
+            click.echo(json.dumps([c.to_json() for c in answer.citations], ensure_ascii=False))
             return
-        if not citations:
-            known = ", ".join(name for name, _ in engine.speakers()[:10]) or "nobody"
-            click.echo(f"No statements attributed to {speaker!r}. Speakers found: {known}.")
-            return
-        click.echo(render_citations(citations))
+        click.echo(render_quotes(answer))
 
 
-@main.command("show")
+@main.command(commands.SOURCE.name)
 @click.argument("ref")
 @store_options
-def show_command(ref: str, store: Path | None, chroma_url: str | None) -> None:
-    """Print paragraph N (or DOC:N), e.g. `readout show 12`."""
-    with friendly_errors():
-        engine = runtime.open_engine(load_settings(store, chroma_url))
-        document, paragraph = engine.paragraph(ref)
-        click.echo(render_paragraph(document.doc_id, document.title, paragraph))
+def source_command(ref: str, store: Path | None, chroma_url: str | None) -> None:
+    """Print paragraph N (or DOC:N) in full, e.g. `readout source 12`."""
+    with friendly_errors(), _local_answers(load_settings(store, chroma_url)) as answers:
+        click.echo(render_source(answers.source(ref)))
 
 
 @main.command("eval")
@@ -339,7 +388,6 @@ def eval_command(
         click.echo(f"  {case.case_id}: {case.question}  expected {expected}, got {got}")
 
 
-
 def _read_lines(file: Path) -> list[str]:
     try:
         return file.read_text(encoding="utf-8").splitlines()
@@ -401,13 +449,15 @@ def _got(result: EvalResult) -> str:
 def chat_command(no_log: bool, store: Path | None, chroma_url: str | None) -> None:
     """An interactive session: type questions, get cited answers."""
     from bot.chat import run_chat
-    from bot.question_log import question_log
+    from bot.questions.log import question_log
 
     with friendly_errors():
         settings = load_settings(store, chroma_url)
-        engine = runtime.open_engine(settings, preload_model=True)
-    with question_log(settings, enabled=not no_log) as questions:
-        run_chat(engine, question_log=questions)
+        with (
+            question_log(settings, enabled=not no_log) as questions,
+            _local_answers(settings, questions, preload_model=True, platform="chat") as answers,
+        ):
+            run_chat(answers)
 
 
 @main.command("stats")
@@ -428,7 +478,7 @@ def chat_command(no_log: bool, store: Path | None, chroma_url: str | None) -> No
 @click.option(
     "--db",
     type=click.Path(path_type=Path, dir_okay=False),
-    help="The question log (READOUT_DB; default beside the store).",
+    help="The question log (READOUT_QUESTION_LOG; default beside the store).",
 )
 @store_options
 def stats_command(
@@ -442,10 +492,10 @@ def stats_command(
     """What was asked, what went unanswered, what helped: the question log in numbers."""
     import time
 
-    from bot.stats import DEFAULT_SINCE, export_csv, parse_since, read_stats, render_stats
+    from bot.questions.stats import DEFAULT_SINCE, export_csv, parse_since, read_stats, render_stats
 
     with friendly_errors():
-        path = db or load_settings(store, chroma_url).question_db
+        path = db or load_settings(store, chroma_url).question_log_path
         if export_to is not None:
             start = parse_since(since, time.time()) if since else None
             if str(export_to) == "-":
@@ -488,39 +538,6 @@ def health_command(load_model: bool, store: Path | None, chroma_url: str | None)
     sys.exit(0 if health.ok else EXIT_ERROR)
 
 
-@main.command("bench")
-@click.option("--quick", is_flag=True, help="One small corpus, few repetitions (a smoke test).")
-@click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON.")
-@click.option(
-    "--dir",
-    "workdir",
-    type=click.Path(path_type=Path, file_okay=False),
-    help="Where corpora and indexes are built (READOUT_BENCH_DIR, default a temp folder).",
-)
-@click.option(
-    "--dev-set",
-    type=click.Path(path_type=Path, dir_okay=False, exists=True),
-    help="Question set for the quality rows (default ../shared/eval/dev.jsonl when present).",
-)
-def bench_command(quick: bool, as_json: bool, workdir: Path | None, dev_set: Path | None) -> None:
-    """Measure speed and memory as ratios, all in one run on this machine."""
-    from bot.bench import default_workdir, render_table, rows_to_json, run_bench
-
-    if dev_set is None and DEFAULT_DEV_SET.is_file():
-        dev_set = DEFAULT_DEV_SET
-    with friendly_errors():
-        rows = run_bench(
-            load_settings(),
-            workdir=workdir or default_workdir(),
-            quick=quick,
-            dev_set=dev_set,
-            progress=lambda message: click.echo(f"… {message}", err=True),
-            # Each row as soon as it is measured: a full run takes about half an hour.
-            on_row=lambda row: click.echo("  " + render_table([row]).splitlines()[1], err=True),
-        )
-    click.echo(rows_to_json(rows) if as_json else render_table(rows))
-
-
 @main.group("serve")
 def serve_group() -> None:
     """Run readout as a chat bot (Slack or Discord)."""
@@ -542,9 +559,18 @@ def serve_group() -> None:
     metavar="auto|N",
     help="Use the sharded client (large bots): 'auto' for Discord's recommended count, or N.",
 )
+@click.option(
+    "--health-port",
+    type=click.IntRange(0, 65535),
+    help="Also answer GET /healthz on this port (all interfaces; 0 picks a free one).",
+)
 @store_options
 def serve_discord_command(
-    sync: bool, shards: str | None, store: Path | None, chroma_url: str | None
+    sync: bool,
+    shards: str | None,
+    health_port: int | None,
+    store: Path | None,
+    chroma_url: str | None,
 ) -> None:
     """Run the Discord bot: /ask, /quote, /source, /help, @mentions and DMs.
 
@@ -554,20 +580,31 @@ def serve_discord_command(
         settings = load_settings(store, chroma_url)
         settings.require("discord_token")
         # discord.py loads only when serving Discord
-        from bot.discord_app import parse_shards, run_discord
-        from bot.question_log import question_log
+        from bot.discord_app import parse_shards, serve
 
-        shard_count = parse_shards(shards)
-        engine = runtime.open_engine(settings)
-        with question_log(settings) as questions:
-            run_discord(
-                settings,
-                engine,
-                sync=sync,
-                shards=shard_count,
-                announce=click.echo,
-                question_log=questions,
-            )
+        _serve(
+            settings,
+            serve,
+            announce=click.echo,
+            sync=sync,
+            shards=parse_shards(shards),
+            health_port=health_port,
+        )
+
+
+def _serve(settings: Settings, serve: Any, **options: Any) -> None:
+    """Run an adapter's ``serve(settings, service, *, announce, ...)`` until it stops, with the
+    question log open for its questions and votes."""
+    import asyncio
+
+    from bot.questions.log import question_log
+
+    with question_log(settings) as questions:
+        service = runtime.open_service(settings, question_log=questions)
+        try:
+            asyncio.run(serve(settings, service, **options))
+        finally:
+            service.close()
 
 
 @serve_group.command("slack")
@@ -602,8 +639,6 @@ def serve_slack_command(
     --http, an endpoint at /slack/events plus GET /healthz (SLACK_BOT_TOKEN,
     SLACK_SIGNING_SECRET). See docs/slack.md.
     """
-    import asyncio
-
     from click.core import ParameterSource
 
     if not http_mode and any(
@@ -616,22 +651,16 @@ def serve_slack_command(
             settings.require("slack_bot_token", "slack_signing_secret")
         else:
             settings.require("slack_bot_token", "slack_app_token")
-        from bot.question_log import question_log
         from bot.slack_app import serve  # slack_bolt loads only when serving Slack
 
-        engine = runtime.open_engine(settings)
-        with question_log(settings) as questions:
-            asyncio.run(
-                serve(
-                    settings,
-                    engine,
-                    http=http_mode,
-                    host=host,
-                    port=port,
-                    announce=lambda message: click.echo(message, err=True),
-                    question_log=questions,
-                )
-            )
+        _serve(
+            settings,
+            serve,
+            announce=lambda message: click.echo(message, err=True),
+            http=http_mode,
+            host=host,
+            port=port,
+        )
 
 
 if __name__ == "__main__":  # pragma: no cover

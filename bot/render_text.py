@@ -5,7 +5,6 @@ from __future__ import annotations
 import textwrap
 from collections.abc import Sequence
 
-from index.corpus import Paragraph
 from retrieval.answer import Answer, Citation
 
 WIDTH = 100
@@ -38,11 +37,19 @@ def render_citations(citations: Sequence[Citation]) -> str:
     return "\n".join(blocks)
 
 
-def render_paragraph(doc_id: str, title: str, paragraph: Paragraph) -> str:
-    """One paragraph with its reference and heading."""
-    heading = f"{paragraph.heading}\n" if paragraph.heading else ""
-    text = textwrap.fill(paragraph.text, WIDTH)
-    return f"{title} · {doc_id}:¶{paragraph.number}\n{heading}\n{text}"
+def render_quotes(answer: Answer) -> str:
+    """Statements attributed to someone, numbered; or why there are none."""
+    return render_citations(answer.citations) if answer.citations else answer.text
+
+
+def render_source(answer: Answer) -> str:
+    """One requested paragraph with its reference and heading."""
+    if not answer.citations:
+        return answer.text
+    cited = answer.citations[0]
+    heading = f"{cited.section}\n" if cited.section else ""
+    text = textwrap.fill(cited.quote, WIDTH)
+    return f"{cited.title} · {cited.doc}:¶{cited.paragraph}\n{heading}\n{text}"
 
 
 def _source_line(citation: Citation) -> str:

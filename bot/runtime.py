@@ -1,4 +1,5 @@
-"""Wiring: turn ``Settings`` into a store, an embedder and an engine. Used by every entry point.
+"""Wiring: turn ``Settings`` into a store, an embedder, an engine and the answer service. Used
+by every entry point.
 
 Entry points (the CLI, the Slack and Discord servers) call these and nothing below them, so
 choosing the embedded store or a Chroma server, and which model, happens in one place.
@@ -12,17 +13,18 @@ to ``BUILD_TIMEOUT_SECONDS`` per request.
 from __future__ import annotations
 
 import logging
-import sys
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
+from bot.service import AnswerService, QuestionLogSink
 from bot.settings import EMBEDDER_ONNX, Settings
 from index import integrity
 from index.build import BuildReport, build_index
 from index.corpus import BUNDLED_CORPUS_DIR, ProgressCallback
-from index.embedder import OnnxEmbedder, SentenceTransformerEmbedder
-from index.errors import CorpusError, IndexLocked, StoreCorrupt
+from index.embedder import Embedder, OnnxEmbedder, SentenceTransformerEmbedder
+from index.errors import CorpusError, IndexMissing, StoreCorrupt
 from index.lock import FileWriterLock, ServerWriterLock, WriterLock
 from index.model import is_default_model
 from index.store import ChromaStore
@@ -51,7 +53,7 @@ def open_store(settings: Settings, *, timeout: float | None = None) -> ChromaSto
 def writer_lock(settings: Settings, store: ChromaStore) -> WriterLock:
     """The lock a build holds: a lease on the Chroma server, or a file beside the folder."""
     if store.is_remote:
-        return ServerWriterLock(store, ttl=settings.index_lock_ttl)
+        return ServerWriterLock(store.markers, ttl=settings.index_lock_ttl)
     return FileWriterLock(settings.store)
 
 
@@ -100,6 +102,15 @@ def build(
     )
 
 
+def has_index(settings: Settings) -> bool:
+    """Whether the configured store holds a published index."""
+    store = open_store(settings)
+    try:
+        return store.pointer() is not None
+    finally:
+        store.close()
+
+
 def recorded_paths(store: ChromaStore) -> tuple[str, ...]:
     """The paths the live index was built from; a CorpusError saying what to run if none."""
     pointer = store.pointer()
@@ -138,39 +149,67 @@ def repair_message(location: str, version: int, problems: Sequence[str]) -> str:
 def open_engine(
     settings: Settings,
     *,
-    announce: Callable[[str], None] = lambda message: print(message, file=sys.stderr),
     preload_model: bool = False,
+    store: ChromaStore | None = None,
+    embedder: Embedder | None = None,
 ) -> Engine:
-    """An engine over the live index, building the bundled article's index if there is none.
+    """An engine over the live index; :class:`IndexMissing`, naming the command to run, when
+    the store holds none. Only ``readout index`` (and ``make run``) write an index.
 
     With ``preload_model`` (commands that will encode), the model starts loading in a thread
-    right away, so importing torch overlaps with opening the store and reading the index.
+    right away, so loading it overlaps with opening the store and reading the index.
     """
-    embedder = open_embedder(settings)
+    embedder = embedder or open_embedder(settings)
+    loading: threading.Thread | None = None
     if preload_model:
-        threading.Thread(
+        loading = threading.Thread(
             target=_load_quietly, args=(embedder,), name="readout-model-load", daemon=True
-        ).start()
-    store = open_store(settings)
-    if store.pointer() is None:
-        announce(
-            f"No index in {store.location} yet: building one from the bundled article "
-            "(run `readout index PATH` to index your own documents)."
         )
-        try:
-            build(settings, [], demo=True, store=store, embedder=embedder)
-        except IndexLocked:
-            # Another process (a replica starting at the same time) is building it; the
-            # engine picks the index up on the first question after it is published.
-            announce("Another process is building the index; answers start once it is done.")
-    else:
+        loading.start()
+    try:
+        store = store or open_store(settings)
+        if store.pointer() is None:
+            raise IndexMissing(
+                f"there is no index in {store.location} yet: run `readout index PATH ...` to "
+                "index your documents, or `readout index --demo` for the bundled article."
+            )
         verify_index(store)  # a damaged store must not answer with quietly worse scores
+    except BaseException:
+        if loading is not None:
+            # The process is about to report the error and exit: an ONNX Runtime session still
+            # being built in a thread at exit aborts the interpreter ("terminate called").
+            loading.join()
+        raise
     return Engine(store, embedder)
 
 
-def _load_quietly(embedder: LoadableEmbedder) -> None:
+def open_service(
+    settings: Settings,
+    *,
+    question_log: QuestionLogSink | None = None,
+    preload_model: bool = False,
+) -> AnswerService:
+    """The answer service every surface asks: an engine over the live index, settings' limits,
+    ``question_log`` when given, and ``readout health``'s check over the same store and
+    (already loaded) model for ``/healthz``."""
+    from bot.health import check_health
+
+    store = open_store(settings)
+    embedder = open_embedder(settings)
+    engine = open_engine(settings, preload_model=preload_model, store=store, embedder=embedder)
+
+    def health() -> tuple[bool, dict[str, Any]]:
+        report = check_health(settings, store=store, embedder=embedder)
+        return report.ok, report.to_json()
+
+    return AnswerService.from_settings(settings, engine, question_log=question_log, health=health)
+
+
+def _load_quietly(embedder: Embedder) -> None:
     # A failure here is raised again, to the caller, by the first encode that retries the load.
+    load = getattr(embedder, "load", None)
     try:
-        embedder.load()
+        if callable(load):
+            load()
     except Exception:
         log.debug("background model load failed", exc_info=True)

@@ -1,19 +1,24 @@
-"""The platform-neutral bot core that the Slack and Discord adapters share.
+"""The platform-neutral core every surface asks: the one ask path.
 
-It owns everything about *answering in a chat* that is not about a platform:
+It owns everything about *answering* that is not about a platform:
 
-* cleaning what people type (Unicode NFKC; control, zero-width and bidi-override characters
-  dropped), refusing empty or over-long questions before anything is searched;
+* the question, normalised once (:func:`retrieval.engine.normalize_question`) before it is
+  searched or logged; empty or over-long questions refused before anything is searched;
 * a per-user token bucket ("slow down, try again in N s" instead of silence);
 * de-duplicating deliveries (Slack and Discord both redeliver what they think failed);
 * running the synchronous engine off the event loop, in its own worker pool and under a
   timeout, so a slow answer never blocks acknowledgements or the Discord heartbeat;
 * remembering recent answers for the "Show sources" and feedback buttons;
 * telling an optional :class:`QuestionSink` (the question log) about every question that
-  reached the engine, and how it went.
+  reached the engine, and how it went;
+* what the adapters need to know about the index (its titles) and about health, so no
+  adapter reaches into the engine or the store.
 
-Adapters turn a platform event into a call here and a :class:`Reply` into platform messages
-with pure render functions. Nothing here imports a platform SDK.
+Two layers of methods: :meth:`AnswerService.answer`, :meth:`~AnswerService.find_quotes` and
+:meth:`~AnswerService.find_source` return an ``Answer`` or raise from the error tree (what the
+CLI and the terminal chat use, through :class:`bot.local.LocalAnswers`); :meth:`~AnswerService.
+ask`, :meth:`~AnswerService.quote` and :meth:`~AnswerService.source` wrap them for chat, turning
+every failure into a :class:`Reply` fit to show. Nothing here imports a platform SDK.
 """
 
 from __future__ import annotations
@@ -22,17 +27,23 @@ import asyncio
 import enum
 import logging
 import time
-import unicodedata
 import uuid
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from index.errors import QuestionError, ReadoutError, StoreUnavailable
-from retrieval.answer import Answer, Citation
-from retrieval.engine import Engine
+from bot import commands
+from bot.settings import (
+    DEFAULT_ANSWER_TIMEOUT_SECONDS,
+    DEFAULT_RATE_LIMIT,
+    DEFAULT_RATE_WINDOW_SECONDS,
+)
+from index.errors import AnswerTimeout, QuestionError, ReadoutError, StoreUnavailable
+from retrieval.answer import Answer
+from retrieval.conversation import Turn
+from retrieval.engine import normalize_question, validate_question
 
 if TYPE_CHECKING:
     from bot.settings import Settings
@@ -49,17 +60,22 @@ BATCH_WINDOW_SECONDS = 0.002
 MAX_BATCH = 32
 MAX_QUOTES_SHOWN = 10
 
-USAGE = (
-    "Ask me about the documents, e.g. `/ask What did Xi say about Taiwan?`\n"
-    "• `/ask <question>`: a cited answer\n"
-    "• `/quote <speaker>`: every statement attributed to someone\n"
-    "• `/source <N or doc:N>`: one paragraph in full"
-)
+# Where a question was asked: the question log's ``channel_kind`` vocabulary, on every platform.
+CHANNEL = "channel"
+DM = "dm"
+TERMINAL = "terminal"
+
+USAGE = commands.usage("/")
 TOO_LONG = f"That question is too long: please keep it under {MAX_CHAT_QUESTION_CHARS} characters."
 UNAVAILABLE = "Search is unavailable right now. Please try again in a minute."
 TIMED_OUT = "That took too long to answer. Please try again in a moment."
 FAILED = "Sorry, something went wrong while answering. The error has been logged."
 EXPIRED = "That answer is too old to show its sources; please ask again."
+NO_SPEAKER = f"Name a speaker, e.g. `{commands.example(commands.QUOTE)}`."
+NO_SOURCE = (
+    "Give a paragraph number, e.g. "
+    f"`{commands.example(commands.SOURCE)}` or `/{commands.SOURCE.name} doc:12`."
+)
 
 
 class ReplyKind(enum.Enum):
@@ -96,7 +112,7 @@ class Asker:
 
     platform: str
     user_id: str
-    channel_kind: str = "channel"
+    channel_kind: str = CHANNEL  # CHANNEL, DM or TERMINAL
 
 
 class FeedbackSink(Protocol):
@@ -106,7 +122,7 @@ class FeedbackSink(Protocol):
 
 
 class QuestionSink(Protocol):
-    """Where questions that reached the engine are recorded (``bot.question_log``): the
+    """Where questions that reached the engine are recorded (``bot.questions.log``): the
     reply says how it went (an answer or abstention, with its id; or unavailable, or failed).
     Called on the event loop, so it must not block."""
 
@@ -115,27 +131,28 @@ class QuestionSink(Protocol):
     ) -> None: ...
 
 
+class AnswerEngine(Protocol):
+    """What the service needs from the engine (``retrieval.engine.Engine`` provides it)."""
+
+    def ask_many(
+        self, questions: Sequence[str], histories: Sequence[Sequence[Turn]] | None = None
+    ) -> list[Answer | QuestionError]: ...
+    def turn(self, answer: Answer) -> Turn: ...
+    def quotes(self, speaker: str, *, limit: int = ...) -> Answer: ...
+    def source(self, ref: str) -> Answer: ...
+    def warm_up(self) -> None: ...
+    def titles(self) -> tuple[str, ...]: ...
+
+
+HealthCheck = Callable[[], "tuple[bool, dict[str, Any]]"]
+"""A blocking readiness check: ok, and the report (``bot.health.check_health``'s)."""
+
+
 class LoggingFeedback:
     """Feedback that is only logged (ids and the vote; never user text)."""
 
     def record(self, answer_id: str, asker: Asker, vote: int) -> None:
         log.info("feedback %+d on answer %s via %s", vote, answer_id, asker.platform)
-
-
-def clean_question(text: str) -> str:
-    """NFKC-normalise, drop control/format characters (zero-width, bidi overrides), collapse
-    whitespace. What is left is what gets searched."""
-    normalized = unicodedata.normalize("NFKC", text)
-    kept = []
-    for char in normalized:
-        category = unicodedata.category(char)
-        if char in "\t\n\r" or category == "Zs":
-            kept.append(" ")
-        elif category in {"Cc", "Cf", "Co", "Cs", "Cn"}:
-            continue  # controls, zero-width and bidi formatting, private use, unassigned
-        else:
-            kept.append(char)
-    return " ".join("".join(kept).split())
 
 
 class RateLimiter:
@@ -190,41 +207,49 @@ class DeliveryDeduper:
 
 
 class QuestionLogSink(QuestionSink, FeedbackSink, Protocol):
-    """A log that records both questions and votes (``bot.question_log.QuestionLog``)."""
+    """A log that records both questions and votes (``bot.questions.log.QuestionLog``)."""
 
 
 class AnswerService:
-    """Answers questions for chat adapters: cleaned, rate-limited, de-duplicated, off-loop."""
+    """Answers questions for every surface: normalised, logged, off-loop, under a timeout;
+    for chat also rate-limited and de-duplicated."""
 
     def __init__(
         self,
-        engine: Engine,
+        engine: AnswerEngine,
         *,
-        rate_limit: int = 5,
-        rate_window: float = 30.0,
-        timeout: float = 20.0,
+        rate_limit: int = DEFAULT_RATE_LIMIT,
+        rate_window: float = DEFAULT_RATE_WINDOW_SECONDS,
+        timeout: float = DEFAULT_ANSWER_TIMEOUT_SECONDS,
         workers: int = DEFAULT_WORKERS,
         feedback: FeedbackSink | None = None,
         clock: Callable[[], float] = time.monotonic,
         batch_window: float = BATCH_WINDOW_SECONDS,
         question_log: QuestionSink | None = None,
+        health: HealthCheck | None = None,
     ) -> None:
-        self.engine = engine
+        self._engine = engine
         self._limiter = RateLimiter(rate_limit, rate_window, clock=clock)
         self._deduper = DeliveryDeduper(clock=clock)
         self._timeout = timeout
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="readout-answer")
         self._feedback = feedback or LoggingFeedback()
         self._question_log = question_log
+        self._health = health
         self._recent: OrderedDict[str, Answer] = OrderedDict()
         self._batch_window = batch_window
         self._batchers: dict[asyncio.AbstractEventLoop, _QuestionBatcher] = {}
 
     @classmethod
     def from_settings(
-        cls, settings: Settings, engine: Engine, *, question_log: QuestionLogSink | None = None
+        cls,
+        settings: Settings,
+        engine: AnswerEngine,
+        *,
+        question_log: QuestionLogSink | None = None,
+        health: HealthCheck | None = None,
     ) -> AnswerService:
-        """The service a chat adapter runs: limits from settings, questions and votes logged
+        """The service an entry point runs: limits from settings, questions and votes logged
         to ``question_log`` when one is given."""
         return cls(
             engine,
@@ -233,6 +258,7 @@ class AnswerService:
             timeout=settings.answer_timeout,
             feedback=question_log,
             question_log=question_log,
+            health=health,
         )
 
     async def start(self) -> None:
@@ -241,13 +267,18 @@ class AnswerService:
         No answer timeout here: a cold start may take longer than any one answer should, and a
         missing model or index raises its ReadoutError for the entry point to report.
         """
-        await asyncio.get_running_loop().run_in_executor(self._pool, self._warm_up)
+        await asyncio.get_running_loop().run_in_executor(self._pool, self._engine.warm_up)
 
-    def _warm_up(self) -> None:
-        load = getattr(self.engine.embedder, "load", None)
-        if callable(load):
-            load()
-        self.engine.snapshot()
+    async def titles(self) -> tuple[str, ...]:
+        """The indexed documents' titles (read off the event loop)."""
+        return await asyncio.get_running_loop().run_in_executor(self._pool, self._engine.titles)
+
+    async def health(self) -> tuple[bool, dict[str, Any]]:
+        """The readiness check (``readout health``'s), off the event loop; without one
+        configured, only that the process is up."""
+        if self._health is None:
+            return True, {"ok": True}
+        return await asyncio.to_thread(self._health)
 
     def close(self) -> None:
         for batcher in self._batchers.values():
@@ -259,11 +290,72 @@ class AnswerService:
         """False when this delivery id was already handled in the last ten minutes."""
         return delivery_id is None or self._deduper.first_time(delivery_id)
 
+    # -- the ask path: an Answer, or an error from the tree ----------------------------------
+
+    async def answer(
+        self, asker: Asker, text: str, history: Sequence[Turn] = ()
+    ) -> tuple[Answer, str]:
+        """The answer to ``text`` (read with the conversation's ``history``, oldest turn first)
+        and its id, logged; raises QuestionError for bad input (not logged), AnswerTimeout,
+        StoreUnavailable or another error once it is logged."""
+        return await self._answer(asker, validate_question(text), tuple(history))
+
+    async def turn(self, answer: Answer) -> Turn:
+        """What a conversation keeps of ``answer`` for the questions after it."""
+        return await self._run(lambda: self._engine.turn(answer))
+
+    async def find_quotes(self, speaker: str, *, limit: int = MAX_QUOTES_SHOWN) -> Answer:
+        """Statements attributed to ``speaker`` (the first ``limit``, cited)."""
+        speaker = normalize_question(speaker)
+        if not speaker:
+            raise QuestionError(NO_SPEAKER)
+        return await self._run(lambda: self._engine.quotes(speaker, limit=limit))
+
+    async def find_source(self, ref: str) -> Answer:
+        """One paragraph in full, for ``N`` or ``doc:N``."""
+        ref = normalize_question(ref)
+        if not ref:
+            raise QuestionError(NO_SOURCE)
+        return await self._run(lambda: self._engine.source(ref))
+
+    async def _answer(
+        self, asker: Asker, question: str, history: tuple[Turn, ...] = ()
+    ) -> tuple[Answer, str]:
+        started = time.perf_counter()
+        try:
+            answer = await self._within_timeout(self._batcher().ask(question, history))
+        except QuestionError:
+            raise
+        except ReadoutError:  # the store, the model or the timeout: unavailable right now
+            reply = Reply(ReplyKind.UNAVAILABLE, UNAVAILABLE)
+            self._log_question(asker, question, reply, time.perf_counter() - started)
+            raise
+        except Exception:
+            reply = Reply(ReplyKind.FAILED, FAILED)
+            self._log_question(asker, question, reply, time.perf_counter() - started)
+            raise
+        answer_id = self._remember(answer)
+        latency = time.perf_counter() - started
+        log.info(
+            "answered on %s in %.0f ms (abstained=%s, citations=%d, answer=%s)",
+            asker.platform,
+            latency * 1000,
+            answer.abstained,
+            len(answer.citations),
+            answer_id,
+        )
+        self._log_question(
+            asker, question, Reply(ReplyKind.ANSWER, answer.text, answer, answer_id), latency
+        )
+        return answer, answer_id
+
+    # -- chat: every outcome is a Reply ------------------------------------------------------
+
     async def ask(self, asker: Asker, text: str, *, delivery_id: str | None = None) -> Reply:
         """A reply for a question typed in a chat."""
         if not self.first_delivery(delivery_id):
             return Reply(ReplyKind.DUPLICATE, "")
-        question = clean_question(text)
+        question = normalize_question(text)
         if not question or question.lower() in {"help", "?"}:
             return Reply(ReplyKind.USAGE, USAGE)
         if len(question) > MAX_CHAT_QUESTION_CHARS:
@@ -271,72 +363,36 @@ class AnswerService:
         limited = self._rate_limited(asker)
         if limited:
             return limited
-        started = time.perf_counter()
         try:
-            answer = await self._guarded(self._batcher().ask(question))
-        except _Refused as refused:
-            self._log_question(asker, question, refused.reply, time.perf_counter() - started)
-            return refused.reply
-        answer_id = self._remember(answer)
-        latency = time.perf_counter() - started
-        log.info(
-            "answered on %s in %.0f ms (abstained=%s, citations=%d, answer=%s)",
-            asker.platform, latency * 1000, answer.abstained, len(answer.citations), answer_id,
-        )  # fmt: skip
-        reply = Reply(ReplyKind.ANSWER, answer.text, answer, answer_id)
-        self._log_question(asker, question, reply, latency)
-        return reply
+            answer, answer_id = await self._answer(asker, question)
+        except Exception as exc:
+            return _refusal(exc)
+        return Reply(ReplyKind.ANSWER, answer.text, answer, answer_id)
 
-    async def quotes(self, asker: Asker, speaker: str) -> Reply:
+    async def quote(self, asker: Asker, speaker: str) -> Reply:
         """Statements attributed to ``speaker`` (the first few, cited)."""
-        speaker = clean_question(speaker)
-        if not speaker:
-            return Reply(ReplyKind.USAGE, "Name a speaker, e.g. `/quote xi`.")
         if len(speaker) > MAX_CHAT_QUESTION_CHARS:
             return Reply(ReplyKind.TOO_LONG, TOO_LONG)
-        limited = self._rate_limited(asker)
-        if limited:
-            return limited
-        try:
-            citations = await self._run(self.engine.quotes, speaker)
-        except _Refused as refused:
-            return refused.reply
-        question = f"Statements attributed to {speaker}"
-        if not citations:
-            answer = Answer(question, f"I found no statements attributed to {speaker}.", True)
-        else:
-            shown = tuple(citations[:MAX_QUOTES_SHOWN])
-            answer = Answer(question, " ".join(f"{c.quote} [{c.n}]" for c in shown), False, shown)
-        return Reply(ReplyKind.QUOTES, answer.text, answer, self._remember(answer))
+        if not normalize_question(speaker):
+            return Reply(ReplyKind.USAGE, NO_SPEAKER)
+        return await self._chat_reply(asker, ReplyKind.QUOTES, self.find_quotes(speaker))
 
     async def source(self, asker: Asker, ref: str) -> Reply:
         """One paragraph in full, for ``/source N`` or ``/source doc:N``."""
-        ref = clean_question(ref)
-        if not ref:
-            return Reply(
-                ReplyKind.USAGE, "Give a paragraph number, e.g. `/source 12` or `/source doc:12`."
-            )
+        if not normalize_question(ref):
+            return Reply(ReplyKind.USAGE, NO_SOURCE)
+        return await self._chat_reply(asker, ReplyKind.SOURCE, self.find_source(ref))
+
+    async def _chat_reply(self, asker: Asker, kind: ReplyKind, finding: Awaitable[Answer]) -> Reply:
         limited = self._rate_limited(asker)
         if limited:
+            _close(finding)
             return limited
         try:
-            document, paragraph = await self._run(self.engine.paragraph, ref)
-        except _Refused as refused:
-            return refused.reply
-        citation = Citation(
-            n=1,
-            doc=document.doc_id,
-            title=document.title,
-            paragraph=paragraph.number,
-            sentence=0,
-            quote=paragraph.text,
-            score=1.0,
-            url=document.url,
-            context=paragraph.text,
-            reason="requested paragraph",
-        )
-        answer = Answer(f"Source {ref}", f"{paragraph.text} [1]", False, (citation,))
-        return Reply(ReplyKind.SOURCE, answer.text, answer, self._remember(answer))
+            answer = await finding
+        except Exception as exc:
+            return _refusal(exc)
+        return Reply(kind, answer.text, answer, self._remember(answer))
 
     def recent_answer(self, answer_id: str) -> Answer | None:
         """A recent answer, for "Show sources"; None once it has aged out."""
@@ -380,32 +436,22 @@ class AnswerService:
         loop = asyncio.get_running_loop()
         batcher = self._batchers.get(loop)
         if batcher is None:
-            batcher = _QuestionBatcher(self.engine, self._pool, window=self._batch_window)
+            batcher = _QuestionBatcher(self._engine, self._pool, window=self._batch_window)
             self._batchers[loop] = batcher
         return batcher
 
-    async def _run(self, function: Callable[..., _T], *args: object) -> _T:
+    async def _run(self, function: Callable[[], _T]) -> _T:
         loop = asyncio.get_running_loop()
-        return await self._guarded(loop.run_in_executor(self._pool, function, *args))
+        return await self._within_timeout(loop.run_in_executor(self._pool, function))
 
-    async def _guarded(self, work: Awaitable[_T]) -> _T:
-        """Await ``work`` under the answer timeout, turning failures into replies."""
+    async def _within_timeout(self, work: Awaitable[_T]) -> _T:
         try:
             return await asyncio.wait_for(work, self._timeout)
         except TimeoutError:
             log.warning("answer timed out after %.1f s", self._timeout)
-            raise _Refused(Reply(ReplyKind.UNAVAILABLE, TIMED_OUT)) from None
-        except QuestionError as exc:
-            raise _Refused(Reply(ReplyKind.USAGE, str(exc))) from None
-        except StoreUnavailable:
-            log.warning("store unavailable while answering")
-            raise _Refused(Reply(ReplyKind.UNAVAILABLE, UNAVAILABLE)) from None
-        except ReadoutError as exc:
-            log.error("cannot answer: %s", exc)
-            raise _Refused(Reply(ReplyKind.UNAVAILABLE, UNAVAILABLE)) from None
-        except Exception:
-            log.exception("answering failed")
-            raise _Refused(Reply(ReplyKind.FAILED, FAILED)) from None
+            raise AnswerTimeout(
+                f"answering took longer than {self._timeout:g} s (READOUT_ANSWER_TIMEOUT)."
+            ) from None
 
     def _remember(self, answer: Answer) -> str:
         answer_id = uuid.uuid4().hex[:16]
@@ -416,6 +462,31 @@ class AnswerService:
 
 
 _LOGGED_KINDS = frozenset({ReplyKind.ANSWER, ReplyKind.UNAVAILABLE, ReplyKind.FAILED})
+
+
+def _refusal(exc: BaseException) -> Reply:
+    """What a person is told when answering failed; never the text of an unknown error."""
+    if isinstance(exc, QuestionError):
+        return Reply(ReplyKind.USAGE, str(exc))  # written to be shown, on any surface
+    if isinstance(exc, AnswerTimeout):
+        return Reply(ReplyKind.UNAVAILABLE, TIMED_OUT)
+    if isinstance(exc, StoreUnavailable):
+        log.warning("store unavailable while answering")
+        return Reply(ReplyKind.UNAVAILABLE, UNAVAILABLE)
+    if isinstance(exc, ReadoutError):
+        log.error("cannot answer: %s", exc)
+        return Reply(ReplyKind.UNAVAILABLE, UNAVAILABLE)
+    log.error("answering failed", exc_info=exc)
+    return Reply(ReplyKind.FAILED, FAILED)
+
+
+def _close(awaitable: Awaitable[object]) -> None:
+    """Discard a coroutine that will not be awaited (without "never awaited" warnings)."""
+    if asyncio.iscoroutine(awaitable):
+        awaitable.close()
+
+
+_Pending = tuple[str, tuple[Turn, ...], "asyncio.Future[Answer]"]
 
 
 class _QuestionBatcher:
@@ -429,7 +500,7 @@ class _QuestionBatcher:
 
     def __init__(
         self,
-        engine: Engine,
+        engine: AnswerEngine,
         pool: ThreadPoolExecutor,
         *,
         window: float,
@@ -439,17 +510,17 @@ class _QuestionBatcher:
         self._pool = pool
         self._window = window
         self._max_batch = max_batch
-        self._queue: asyncio.Queue[tuple[str, asyncio.Future[Answer]]] = asyncio.Queue()
+        self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
         self._consumer: asyncio.Task[None] | None = None
 
-    async def ask(self, question: str) -> Answer:
+    async def ask(self, question: str, history: tuple[Turn, ...] = ()) -> Answer:
         if self._consumer is None or self._consumer.done():
             self._consumer = asyncio.create_task(self._consume(), name="readout-batcher")
         future: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
         # A caller that timed out no longer awaits its future: mark a late exception as seen
         # so asyncio doesn't log it as "never retrieved".
         future.add_done_callback(_mark_retrieved)
-        await self._queue.put((question, future))
+        await self._queue.put((question, history, future))
         # shield: a caller that times out must not cancel the batch the others wait on.
         return await asyncio.shield(future)
 
@@ -475,18 +546,21 @@ class _QuestionBatcher:
                     break
             await self._answer(batch)
 
-    async def _answer(self, batch: list[tuple[str, asyncio.Future[Answer]]]) -> None:
-        questions = [question for question, _ in batch]
+    async def _answer(self, batch: list[_Pending]) -> None:
+        questions = [question for question, _, _ in batch]
+        # Histories only when some question has one: a batch of standalone questions is
+        # answered exactly as before conversations existed.
+        histories = [history for _, history, _ in batch] if any(h for _, h, _ in batch) else None
         try:
             results = await asyncio.get_running_loop().run_in_executor(
-                self._pool, self._engine.ask_many, questions
+                self._pool, self._engine.ask_many, questions, histories
             )
         except Exception as exc:  # the store or model failed: every waiter gets the error
-            for _, future in batch:
+            for _, _, future in batch:
                 if not future.done():
                     future.set_exception(exc)
             return
-        for (_, future), result in zip(batch, results, strict=True):
+        for (_, _, future), result in zip(batch, results, strict=True):
             if future.done():
                 continue
             if isinstance(result, Exception):
@@ -498,11 +572,3 @@ class _QuestionBatcher:
 def _mark_retrieved(future: asyncio.Future[Answer]) -> None:
     if not future.cancelled():
         future.exception()
-
-
-class _Refused(Exception):
-    """Internal: carries the reply for a question that could not be answered."""
-
-    def __init__(self, reply: Reply) -> None:
-        super().__init__(reply.kind.value)
-        self.reply = reply

@@ -17,6 +17,9 @@ READOUT_MODEL              model name, local folder or hub name        ``all-Min
 READOUT_MODEL_DIR          where the verified default model lives      XDG data dir
 READOUT_EMBEDDER           ``onnx`` or ``sentence-transformers``       ``onnx``
 READOUT_LOG_LEVEL          logging level                               ``WARNING``
+READOUT_QUESTION_LOG       the question log (SQLite)                   beside the store (below)
+READOUT_QUESTION_LOG_DAYS  days the question log keeps a question      ``90``
+READOUT_QUESTION_LOG_SALT  secret salt for hashing user ids            (unset: made, kept in db)
 READOUT_RATE_LIMIT         questions per user per window               ``5``
 READOUT_RATE_WINDOW        the window, in seconds                      ``30``
 READOUT_ANSWER_TIMEOUT     seconds before a question is given up       ``20``
@@ -24,10 +27,14 @@ READOUT_SLACK_API_URL      Slack Web API base URL                      Slack's o
 READOUT_DISCORD_API_URL    Discord REST base URL                       Discord's own
 READOUT_DISCORD_GATEWAY_URL  Discord gateway URL                       Discord's own
 READOUT_DISCORD_GUILD      guild id for instant command sync           (unset: global)
-READOUT_DB                 the question log (SQLite)                   beside the store (below)
-READOUT_LOG_DAYS           days the question log keeps a question      ``90``
-READOUT_LOG_SALT           secret salt for hashing user ids            (unset: made, kept in db)
+READOUT_BENCH_DIR          where ``make bench`` builds its corpora     a temporary folder
 =========================  ==========================================  =========================
+
+Older names still work as aliases (the new name wins when both are set): ``READOUT_DB``,
+``READOUT_LOG_DAYS`` and ``READOUT_LOG_SALT`` for the three ``READOUT_QUESTION_LOG*`` settings.
+
+Every default is one named constant: here, or imported from the module that uses it (the store's
+timeout and token header, the writer lock's lease), so no other module declares it again.
 
 The question log defaults to ``<READOUT_STORE>/questions.sqlite3``; in server mode, where there is
 no local store, to ``$XDG_STATE_HOME/readout/questions.sqlite3`` (``~/.local/state/...``).
@@ -41,7 +48,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from index.errors import ConfigError
+from index.lock import DEFAULT_LOCK_TTL
 from index.model import DEFAULT_MODEL, default_model_dir
+from index.store import DEFAULT_REMOTE_TIMEOUT, DEFAULT_TOKEN_HEADER
 
 DEFAULT_STORE = Path(".readout")
 # The ONNX Runtime embedder (no torch in the process); sentence-transformers is the reference.
@@ -53,15 +62,20 @@ DEFAULT_LOG_LEVEL = "WARNING"
 DEFAULT_RATE_LIMIT = 5
 DEFAULT_RATE_WINDOW_SECONDS = 30.0
 DEFAULT_ANSWER_TIMEOUT_SECONDS = 20.0
-DEFAULT_CHROMA_TOKEN_HEADER = "Authorization"
-# Under 5 s, so a question to a hanging Chroma server is refused within 5 s.
-DEFAULT_CHROMA_TIMEOUT_SECONDS = 4.0
-DEFAULT_INDEX_LOCK_TTL_SECONDS = 60.0
+DEFAULT_CHROMA_TOKEN_HEADER = DEFAULT_TOKEN_HEADER
+DEFAULT_CHROMA_TIMEOUT_SECONDS = DEFAULT_REMOTE_TIMEOUT
+DEFAULT_INDEX_LOCK_TTL_SECONDS = DEFAULT_LOCK_TTL
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 DEFAULT_DISCORD_API_URL = "https://discord.com/api/v10"
 DEFAULT_DISCORD_GATEWAY_URL = "wss://gateway.discord.gg/"
-DEFAULT_DB_NAME = "questions.sqlite3"
-DEFAULT_LOG_DAYS = 90.0
+DEFAULT_QUESTION_LOG_NAME = "questions.sqlite3"
+DEFAULT_QUESTION_LOG_DAYS = 90.0
+# New name -> the older name it replaces (still read when the new one is unset).
+ALIASES = {
+    "READOUT_QUESTION_LOG": "READOUT_DB",
+    "READOUT_QUESTION_LOG_DAYS": "READOUT_LOG_DAYS",
+    "READOUT_QUESTION_LOG_SALT": "READOUT_LOG_SALT",
+}
 
 
 def default_state_dir(environ: Mapping[str, str] | None = None) -> Path:
@@ -96,26 +110,30 @@ class Settings:
     discord_gateway_url: str = DEFAULT_DISCORD_GATEWAY_URL
     discord_token: str = field(default="", repr=False)
     discord_guild: str = ""
-    db: Path | None = None
+    question_log: Path | None = None
     state_dir: Path = field(default_factory=default_state_dir)
-    log_days: float = DEFAULT_LOG_DAYS
-    log_salt: str = field(default="", repr=False)
+    question_log_days: float = DEFAULT_QUESTION_LOG_DAYS
+    question_log_salt: str = field(default="", repr=False)
+    bench_dir: Path | None = None
 
     @property
-    def question_db(self) -> Path:
-        """The question log: ``READOUT_DB``, else beside the store (a local state folder in
-        server mode, which has no local store)."""
-        if self.db is not None:
-            return self.db
+    def question_log_path(self) -> Path:
+        """The question log: ``READOUT_QUESTION_LOG``, else beside the store (a local state
+        folder in server mode, which has no local store)."""
+        if self.question_log is not None:
+            return self.question_log
         if self.chroma_url:
-            return self.state_dir / DEFAULT_DB_NAME
-        return self.store / DEFAULT_DB_NAME
+            return self.state_dir / DEFAULT_QUESTION_LOG_NAME
+        return self.store / DEFAULT_QUESTION_LOG_NAME
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Read settings from ``environ`` (``os.environ`` by default); bad values are listed
         together in one :class:`ConfigError`."""
-        env = os.environ if environ is None else environ
+        env = dict(os.environ if environ is None else environ)
+        for name, old in ALIASES.items():
+            if not env.get(name, "").strip() and env.get(old, "").strip():
+                env[name] = env[old]
         problems: list[str] = []
 
         def number(name: str, default: float, *, integer: bool = False) -> float:
@@ -159,10 +177,13 @@ class Settings:
             or DEFAULT_DISCORD_GATEWAY_URL,
             discord_token=env.get("DISCORD_TOKEN", "").strip(),
             discord_guild=env.get("READOUT_DISCORD_GUILD", "").strip(),
-            db=Path(env["READOUT_DB"].strip()) if env.get("READOUT_DB", "").strip() else None,
+            question_log=Path(env["READOUT_QUESTION_LOG"].strip())
+            if env.get("READOUT_QUESTION_LOG", "").strip()
+            else None,
             state_dir=default_state_dir(env),
-            log_days=number("READOUT_LOG_DAYS", DEFAULT_LOG_DAYS),
-            log_salt=env.get("READOUT_LOG_SALT", "").strip(),
+            question_log_days=number("READOUT_QUESTION_LOG_DAYS", DEFAULT_QUESTION_LOG_DAYS),
+            question_log_salt=env.get("READOUT_QUESTION_LOG_SALT", "").strip(),
+            bench_dir=Path(env["READOUT_BENCH_DIR"]) if env.get("READOUT_BENCH_DIR") else None,
         )
         if settings.log_level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
             problems.append(

@@ -149,7 +149,7 @@ def writer_lock_for(store: ChromaStore, lock_dir: Path | None = None) -> WriterL
     if lock_dir is not None:
         return FileWriterLock(lock_dir)
     if store.is_remote:
-        return ServerWriterLock(store)
+        return ServerWriterLock(store.markers)
     return NoLock()
 
 
@@ -172,8 +172,11 @@ def _build(
         problems = _live_problems(store, live)
         if problems:
             damaged = True
-            log.warning("index v%d is damaged (%s): embedding everything again", live.version,
-                        "; ".join(problems))  # fmt: skip
+            log.warning(
+                "index v%d is damaged (%s): embedding everything again",
+                live.version,
+                "; ".join(problems),
+            )
         else:
             previous = {r.doc_id: r.content_hash for r in store.documents(live.version)}
     wanted = {d.doc_id: d.content_hash for d in documents}
@@ -232,8 +235,11 @@ def _build(
     removed = tuple(sorted(set(previous) - set(wanted)))
     log.info(
         "published index v%d: %d embedded, %d copied, %d removed",
-        version, len(to_embed), len(unchanged), len(removed),
-    )  # fmt: skip
+        version,
+        len(to_embed),
+        len(unchanged),
+        len(removed),
+    )
     return BuildReport(
         version=version,
         changed=True,
@@ -275,8 +281,10 @@ def _embed_into(
         progress.maybe(
             partial(
                 "embedding: {:,} of {:,} sentences ({}%)".format,
-                done, len(texts), 100 * done // len(texts),
-            )  # fmt: skip
+                done,
+                len(texts),
+                100 * done // len(texts),
+            )
         )
     vectors = np.concatenate(chunks) if len(chunks) > 1 else chunks[0]
     offset = 0

@@ -17,6 +17,7 @@ Paragraph numbers are 1-based, stable for a given text, and are what citations p
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import re
@@ -218,9 +219,14 @@ def _load(path: Path, doc_id: str, reporter: Progress) -> Document:
         except PdfUnreadable as why:
             raise _Unusable(str(why)) from why
         return _document(
-            parsed, {}, doc_id=doc_id, source=str(path), digest=raw, tick=tick,
+            parsed,
+            {},
+            doc_id=doc_id,
+            source=str(path),
+            digest=raw,
+            tick=tick,
             url=parsed.url or path.resolve().as_uri(),
-        )  # fmt: skip
+        )
     text = _decode(raw)
     return parse_document(text, doc_id=doc_id, source=str(path), suffix=suffix, tick=tick)
 
@@ -242,7 +248,7 @@ def parse_document(
         from index.formats.html_format import read_html
 
         return _document(read_html(text), {}, doc_id=doc_id, source=source, digest=text, tick=tick)
-    meta, body, skipped_lines = _split_front_matter(text)
+    meta, body, skipped_lines, warning = _split_front_matter(text)
     if suffix in MARKDOWN_SUFFIXES:
         from index.formats.markdown_format import read_markdown
 
@@ -251,7 +257,11 @@ def parse_document(
         from index.formats.text_format import read_text
 
         parsed = read_text(body)
-    return _document(parsed, meta, doc_id=doc_id, source=source, digest=text, tick=tick)
+    document = _document(parsed, meta, doc_id=doc_id, source=source, digest=text, tick=tick)
+    if warning:
+        # A document's warnings reach the person prefixed with its path (``BuildReport``).
+        document = dataclasses.replace(document, warnings=(warning, *document.warnings))
+    return document
 
 
 def _document(
@@ -382,16 +392,18 @@ def _title_from_id(doc_id: str) -> str:
     return " ".join(word[:1].upper() + word[1:] for word in re.split(r"[-_ ]+", name) if word)
 
 
-def _split_front_matter(text: str) -> tuple[dict[str, Any], str, int]:
-    """(metadata, body, lines of front matter removed); no metadata if it is not YAML."""
+def _split_front_matter(text: str) -> tuple[dict[str, Any], str, int, str]:
+    """(metadata, body, lines of front matter removed, a warning); no metadata, and a warning
+    for the document's own list (which names its file), if it is not YAML."""
     match = _FRONT_MATTER.match(text)
     if not match:
-        return {}, text, 0
+        return {}, text, 0, ""
     try:
         meta = yaml.safe_load(match.group(1))
-    except yaml.YAMLError:
-        log.warning("front matter is not valid YAML; treating it as text")
-        return {}, text, 0
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 2})" if mark is not None else ""  # +1: the ---, +1: 1-based
+        return {}, text, 0, f"front matter is not valid YAML{where}; it was read as text"
     if not isinstance(meta, dict):
-        return {}, text, 0
-    return meta, text[match.end() :], match.group(0).count("\n")
+        return {}, text, 0, ""
+    return meta, text[match.end() :], match.group(0).count("\n"), ""

@@ -9,7 +9,12 @@
     ├── StoreCorrupt       the store exists but cannot be read
     ├── StoreUnavailable   the store (e.g. a Chroma server) cannot be reached right now
     ├── IndexLocked        another re-index holds the writer lock
-    └── QuestionError      a question is empty or too long
+    ├── AnswerTimeout      a question took longer than READOUT_ANSWER_TIMEOUT to answer
+    ├── QuestionError      a question is empty or too long
+    └── QuestionLogError   the question log cannot be opened or read (``bot.questions``)
+
+``QuestionLogError`` is defined with the question log in ``bot/questions/`` (an operations
+concern of the bot layer), but it belongs to this tree and is caught with it.
 
 Adapters show ``str(error)`` for these and nothing else: anything outside this tree is a bug,
 logged with its traceback and answered with a generic apology.
@@ -56,3 +61,7 @@ class IndexLocked(ReadoutError):
 
 class QuestionError(ReadoutError):
     """A question is empty or too long to answer."""
+
+
+class AnswerTimeout(ReadoutError):
+    """Answering took longer than the configured answer timeout."""

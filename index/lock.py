@@ -3,7 +3,7 @@
 * :class:`FileWriterLock` — an embedded store: an OS file lock in the store's folder. The
   kernel releases it when the process dies, however it dies.
 * :class:`ServerWriterLock` — a Chroma server shared by several machines: a *lease*. The lock
-  is a marker (an empty collection, see ``ChromaStore.create_marker``) named
+  is a marker (:class:`Markers`; on Chroma an empty collection, ``index.markers``) named
   ``<ns>-writer-lock`` whose metadata says who holds it and until when. Acquiring is creating
   the marker; names are unique on the server, so of several writers racing, exactly one wins.
   The holder renews the lease from a background thread every ``ttl / 3`` seconds. A holder
@@ -30,12 +30,12 @@ import os
 import socket
 import threading
 import uuid
+from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Protocol
+from typing import Any, Protocol
 
 from index.errors import IndexLocked, StoreUnavailable
-from index.store import ChromaStore
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +46,23 @@ _BUSY = (
     "another `readout index` is rebuilding this index right now; "
     "wait for it to finish, then try again."
 )
+
+
+class Markers(Protocol):
+    """Named markers on a store shared by several machines (``index.markers.ChromaMarkers``):
+    creating one is atomic (of several processes creating the same name, one gets an id)."""
+
+    def clock(self) -> float:
+        """The store's clock, in seconds since the epoch."""
+        ...
+
+    def create(self, name: str, metadata: Mapping[str, str | int | float]) -> str | None: ...
+    def read(self, name: str) -> tuple[str, dict[str, Any]] | None: ...
+    def update(
+        self, name: str, marker_id: str, metadata: Mapping[str, str | int | float]
+    ) -> bool: ...
+    def remove(self, name: str, marker_id: str) -> bool: ...
+    def drop_retired(self, name: str) -> int: ...
 
 
 class WriterLock(Protocol):
@@ -107,10 +124,10 @@ class FileWriterLock:
 class ServerWriterLock:
     """A lease on a Chroma server: one writer across every machine using that server."""
 
-    def __init__(self, store: ChromaStore, *, ttl: float = DEFAULT_LOCK_TTL) -> None:
+    def __init__(self, markers: Markers, *, ttl: float = DEFAULT_LOCK_TTL) -> None:
         if ttl <= 0:
             raise ValueError("ttl must be positive")
-        self._store = store
+        self._markers = markers
         self._ttl = ttl
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._marker_id: str | None = None
@@ -131,10 +148,10 @@ class ServerWriterLock:
 
     def acquire(self) -> None:
         """Take the lock, or raise :class:`IndexLocked` naming who holds it."""
-        now = self._store.heartbeat()
-        marker_id = self._store.create_marker(LOCK_MARKER, self._lease(now))
+        now = self._markers.clock()
+        marker_id = self._markers.create(LOCK_MARKER, self._lease(now))
         if marker_id is None:
-            held = self._store.read_marker(LOCK_MARKER)
+            held = self._markers.read(LOCK_MARKER)
             if held is not None:
                 held_id, lease = held
                 expires_at = float(lease.get("expires_at", 0.0))
@@ -146,16 +163,17 @@ class ServerWriterLock:
                     )
                 log.warning(
                     "taking over the writer lock of %s, expired %.0f s ago",
-                    lease.get("owner", "?"), now - expires_at,
-                )  # fmt: skip
-                self._store.remove_marker(LOCK_MARKER, held_id)
-            marker_id = self._store.create_marker(LOCK_MARKER, self._lease(now))
+                    lease.get("owner", "?"),
+                    now - expires_at,
+                )
+                self._markers.remove(LOCK_MARKER, held_id)
+            marker_id = self._markers.create(LOCK_MARKER, self._lease(now))
             if marker_id is None:  # another writer got there between our two attempts
                 raise IndexLocked(_BUSY)
         self._marker_id = marker_id
         self._lost.clear()
         self._stop.clear()
-        dropped = self._store.drop_retired_markers(LOCK_MARKER)
+        dropped = self._markers.drop_retired(LOCK_MARKER)
         if dropped:
             log.info("dropped %d lock markers left by killed writers", dropped)
         self._renewer = threading.Thread(
@@ -169,8 +187,8 @@ class ServerWriterLock:
         if self._marker_id is None:
             raise IndexLocked("this re-index does not hold the writer lock; nothing was published.")
         if not self._lost.is_set():
-            held = self._store.read_marker(LOCK_MARKER)
-            now = self._store.heartbeat()
+            held = self._markers.read(LOCK_MARKER)
+            now = self._markers.clock()
             if (
                 held is None
                 or held[0] != self._marker_id
@@ -193,7 +211,7 @@ class ServerWriterLock:
         if marker_id is None:
             return
         try:
-            self._store.remove_marker(LOCK_MARKER, marker_id)
+            self._markers.remove(LOCK_MARKER, marker_id)
         except StoreUnavailable:
             log.warning("could not release the writer lock; it expires in %.0f s", self._ttl)
 
@@ -206,8 +224,8 @@ class ServerWriterLock:
             if marker_id is None:
                 return
             try:
-                now = self._store.heartbeat()
-                if not self._store.update_marker(LOCK_MARKER, marker_id, self._lease(now)):
+                now = self._markers.clock()
+                if not self._markers.update(LOCK_MARKER, marker_id, self._lease(now)):
                     log.error("the writer lock was taken over by another writer")
                     self._lost.set()
                     return

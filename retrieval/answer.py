@@ -10,6 +10,7 @@ how it was read in ``understood_as`` ("Who owns TikTok?"), which is "" when it w
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -106,6 +107,15 @@ class Answer:
     @classmethod
     def not_covered(cls, question: str, index_version: int = 0) -> Answer:
         return cls(question, NOT_COVERED, abstained=True, index_version=index_version)
+
+    @classmethod
+    def quoting(
+        cls, question: str, citations: Sequence[Citation], index_version: int = 0
+    ) -> Answer:
+        """The one place an answer's text is made: each citation's quote, then its ``[n]``."""
+        cited = tuple(citations)
+        text = " ".join(f"{c.quote} [{c.n}]" for c in cited)
+        return cls(question, text, False, cited, index_version)
 
     def to_json(self) -> dict[str, Any]:
         """The ``readout ask --json`` object; ``"understood_as"`` only when the question was

@@ -14,6 +14,7 @@ import logging
 import re
 import threading
 import time
+import unicodedata
 from collections import Counter
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
@@ -50,12 +51,12 @@ log = logging.getLogger(__name__)
 MAX_QUESTION_CHARS = 1000
 # How many paragraphs each method of Engine.rankings lists (enough for top-3 and MRR@10).
 BASELINE_DEPTH = 10
-# Zero-width and other format characters, and controls other than whitespace: removed from a
-# question before anything else, so they neither count towards the limit nor make an
-# invisible question look like a real one.
-_INVISIBLE = re.compile(r"[\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u206f\ufeff\ufff9-\ufffb"
-                        r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")  # fmt: skip
 _UNDECODABLE = re.compile(r"[\ud800-\udfff]")
+# Unicode categories dropped from a question: controls, format characters (zero-width, bidi
+# overrides), private use, surrogates and unassigned code points. They neither count towards
+# the limit nor make an invisible question look like a real one.
+_DROPPED_CATEGORIES = frozenset({"Cc", "Cf", "Co", "Cs", "Cn"})
+MAX_QUOTES = 10_000  # no limit in practice; the chat service asks for fewer
 
 
 class Store(Protocol):
@@ -224,10 +225,26 @@ class Engine:
                 self._snapshot = Snapshot.load(self._store, pointer)
                 log.info(
                     "loaded index v%d: %d paragraphs, %d sentences in %.2fs",
-                    pointer.version, len(self._snapshot.paragraphs),
-                    len(self._snapshot.sentences), time.perf_counter() - started,
-                )  # fmt: skip
+                    pointer.version,
+                    len(self._snapshot.paragraphs),
+                    len(self._snapshot.sentences),
+                    time.perf_counter() - started,
+                )
             return self._snapshot
+
+    def warm_up(self) -> None:
+        """Load the live index and the model now, so the first question does not wait.
+
+        The index first: a missing index or one built with another model is reported as such,
+        not as whatever loading a model it does not need would say."""
+        self.snapshot()
+        load = getattr(self._embedder, "load", None)
+        if callable(load):
+            load()
+
+    def titles(self) -> tuple[str, ...]:
+        """The titles of the indexed documents (what a chat bot says it answers about)."""
+        return tuple(record.title for record in self.snapshot().documents.values())
 
     def ask(self, question: str, history: Sequence[Turn] = ()) -> Answer:
         """Answer ``question`` with 1-3 cited verbatim sentences, or say it is not covered.
@@ -362,8 +379,11 @@ class Engine:
                     calibration.probability(matrix),
                 )
                 results[position] = Scored(question, terms, tuple(ranked), snapshot)
-        assert all(r is not None for r in results), "every question gets a result"
-        return [r for r in results if r is not None]
+        complete: list[Scored | QuestionError] = []
+        for result in results:
+            assert result is not None, "every question gets a result"
+            complete.append(result)
+        return complete
 
     def rankings(self, questions: Sequence[str]) -> list[dict[str, tuple[tuple[str, int], ...]]]:
         """Per question, the paragraphs (doc, number) each method ranks first, best first:
@@ -432,17 +452,25 @@ class Engine:
             snapshot.acronyms[key] = expansion
         return snapshot.acronyms[key]
 
-    def quotes(self, speaker: str) -> list[Citation]:
-        """Every sentence attributed to ``speaker`` (any word of their name), in document order."""
+    def quotes(self, speaker: str, *, limit: int = MAX_QUOTES) -> Answer:
+        """Sentences attributed to ``speaker`` (any word of their name), in document order: the
+        first ``limit`` of them, cited; when there are none, an abstention naming who is quoted."""
         wanted = set(name_tokens(speaker))
         if not wanted:
-            raise QuestionError("name a speaker, e.g. `readout quotes xi`.")
+            raise QuestionError("name a speaker, e.g. xi.")
         snapshot = self.snapshot()
         rows = [row for row, tokens in enumerate(snapshot.speaker_tokens_of) if wanted <= tokens]
-        return [
+        question = f"Statements attributed to {speaker}"
+        version = snapshot.pointer.version
+        if not rows:
+            known = ", ".join(name for name, _ in self.speakers()[:10]) or "nobody"
+            text = f"I found no statements attributed to {speaker}. Speakers found: {known}."
+            return Answer(question, text, True, (), version)
+        citations = [
             _citation(snapshot, n, row, 1.0, "attributed to " + speaker)
-            for n, row in enumerate(rows, 1)
+            for n, row in enumerate(rows[:limit], 1)
         ]
+        return Answer.quoting(question, citations, version)
 
     def speakers(self) -> list[tuple[str, int]]:
         """Names statements are attributed to, with how many sentences each."""
@@ -473,16 +501,43 @@ class Engine:
             )
         return snapshot.documents[doc_id], snapshot.paragraphs[row]
 
+    def source(self, ref: str) -> Answer:
+        """One paragraph in full, for ``N`` or ``DOC:N``, cited as ``[1]``."""
+        document, paragraph = self.paragraph(ref)
+        citation = _cite(
+            document,
+            paragraph,
+            n=1,
+            sentence=0,
+            quote=paragraph.text,
+            score=1.0,
+            reason="requested paragraph",
+        )
+        return Answer.quoting(f"Source {ref.strip()}", [citation], self.snapshot().pointer.version)
+
+
+def normalize_question(text: str) -> str:
+    """The question as it is searched and logged, on every surface: NFKC-normalised; controls,
+    zero-width, bidi and other invisible characters dropped; whitespace collapsed."""
+    kept = []
+    for char in unicodedata.normalize("NFKC", text):
+        category = unicodedata.category(char)
+        if char in "\t\n\r" or category == "Zs":
+            kept.append(" ")
+        elif category not in _DROPPED_CATEGORIES:
+            kept.append(char)
+    return " ".join("".join(kept).split())
+
 
 def validate_question(question: str) -> str:
-    """The question with invisible characters removed and whitespace collapsed, or
-    :class:`QuestionError` if it is not text, empty or too long."""
+    """:func:`normalize_question`'s result, or :class:`QuestionError` if the question is not
+    text, empty or too long."""
     if _UNDECODABLE.search(question):
         # Bytes that were not UTF-8 arrive as lone surrogates (Python's surrogateescape).
         raise QuestionError("the question is not valid UTF-8 text; retype it and ask again.")
-    question = " ".join(_INVISIBLE.sub("", question).split())
+    question = normalize_question(question)
     if not question:
-        raise QuestionError('ask a question, e.g. readout ask "What did Xi say about Taiwan?"')
+        raise QuestionError("ask a question, e.g. “What did Xi say about Taiwan?”")
     if len(question) > MAX_QUESTION_CHARS:
         raise QuestionError(
             f"that question is {len(question):,} characters; the limit is {MAX_QUESTION_CHARS:,}."
@@ -593,8 +648,7 @@ def _without_repeat(scored: Scored, history: Sequence[Turn]) -> Scored:
     kept = tuple(
         r
         for r in scored.ranked
-        if snapshot.sentence_texts[r.row] != last.quote
-        or asked & snapshot.speaker_tokens_of[r.row]
+        if snapshot.sentence_texts[r.row] != last.quote or asked & snapshot.speaker_tokens_of[r.row]
     )
     return replace(scored, ranked=kept)
 
@@ -603,27 +657,51 @@ def _compose(snapshot: Snapshot, question: str, ranked: list[Ranked]) -> Answer:
     chosen = select_sentences(
         ranked, texts=snapshot.sentence_texts, paragraph_of=snapshot.paragraph_row_of
     )
-    citations = tuple(
+    citations = [
         _citation(snapshot, n, choice.row, choice.answers, choice.reason())
         for n, choice in enumerate(chosen, start=1)
-    )
-    text = " ".join(f"{c.quote} [{c.n}]" for c in citations)
-    return Answer(question, text, False, citations, snapshot.pointer.version)
+    ]
+    return Answer.quoting(question, citations, snapshot.pointer.version)
 
 
 def _citation(snapshot: Snapshot, n: int, row: int, score: float, reason: str) -> Citation:
+    """Citation ``n`` for sentence row ``row``."""
     sentence = snapshot.sentences[row]
-    document = snapshot.documents.get(sentence.doc_id)
-    paragraph = snapshot.paragraph_of(row)
-    return Citation(
+    # A document without its record (an index damaged by hand) is cited by its id.
+    document = snapshot.documents.get(sentence.doc_id) or DocumentRecord(
+        sentence.doc_id, sentence.doc_id, "", "", "", "", 0
+    )
+    return _cite(
+        document,
+        snapshot.paragraph_of(row),
         n=n,
-        doc=sentence.doc_id,
-        title=document.title if document else sentence.doc_id,
-        paragraph=sentence.paragraph,
         sentence=sentence.index,
         quote=sentence.text,
         score=score,
-        url=document.url if document else "",
+        reason=reason,
+    )
+
+
+def _cite(
+    document: DocumentRecord,
+    paragraph: Paragraph,
+    *,
+    n: int,
+    sentence: int,
+    quote: str,
+    score: float,
+    reason: str,
+) -> Citation:
+    """The one place a :class:`Citation` is made: a quote from ``paragraph`` of ``document``."""
+    return Citation(
+        n=n,
+        doc=paragraph.doc_id,
+        title=document.title,
+        paragraph=paragraph.number,
+        sentence=sentence,
+        quote=quote,
+        score=score,
+        url=document.url,
         context=paragraph.text,
         reason=reason,
         section=paragraph.heading,

@@ -128,8 +128,10 @@ def parse_cases(lines: Iterable[str]) -> list[EvalCase]:
 
 
 def _case(raw: Mapping[str, Any], case_id: str, *, default_answerable: bool | None) -> EvalCase:
-    answerable = raw["answerable"] if default_answerable is None else raw.get(
-        "answerable", default_answerable
+    answerable = (
+        raw["answerable"]
+        if default_answerable is None
+        else raw.get("answerable", default_answerable)
     )
     return EvalCase(
         case_id=case_id,

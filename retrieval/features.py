@@ -152,9 +152,7 @@ def candidates(searches: Searches, corpus: CorpusView) -> list[int]:
     return sorted(rows)
 
 
-def measure(
-    rows: Sequence[int], searches: Searches, corpus: CorpusView
-) -> npt.NDArray[np.float64]:
+def measure(rows: Sequence[int], searches: Searches, corpus: CorpusView) -> npt.NDArray[np.float64]:
     """The feature matrix for ``rows`` (one row each, columns as in :data:`FEATURES`)."""
     n = len(rows)
     columns: dict[str, npt.NDArray[np.float64]] = {}

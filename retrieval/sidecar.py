@@ -121,8 +121,9 @@ def load_sidecar(store: SidecarStore, version: int) -> SavedVersion | None:
             log.warning(
                 "the sidecar of index v%d is unusable (%s); loading its texts from the store. "
                 "`readout index` writes a new one with the next change.",
-                version, exc,
-            )  # fmt: skip
+                version,
+                exc,
+            )
             return None
 
 
@@ -157,9 +158,14 @@ def read_sidecar(directory: Path) -> SavedVersion:
 
 def _record_row(record: DocumentRecord) -> list[object]:
     return [
-        record.doc_id, record.title, record.url, record.date, record.source,
-        record.content_hash, record.paragraphs,
-    ]  # fmt: skip
+        record.doc_id,
+        record.title,
+        record.url,
+        record.date,
+        record.source,
+        record.content_hash,
+        record.paragraphs,
+    ]
 
 
 def _sha256(path: Path) -> str:

@@ -6,9 +6,15 @@
 #   PYTHON=python3        the interpreter that creates it
 #   READOUT_DEV=1         also install the dev group (tests, linters); 0 for production images
 #   READOUT_EDITABLE=1    install the project editable (development); 0 for images
-#   TORCH_INDEX_URL=...   where torch comes from, e.g. https://download.pytorch.org/whl/cpu
-#                         on machines where plain `pip install torch` would pick a CUDA build
+#
+# Where packages come from is pip's own setting, read by pip itself: PIP_INDEX_URL and
+# PIP_EXTRA_INDEX_URL (or pip.conf). On a machine where plain `pip install torch` would pick a
+# multi-GB CUDA build, name PyTorch's CPU wheel index in PIP_EXTRA_INDEX_URL.
 set -eu
+
+# An empty setting (a Docker build argument nobody passed) would be read as an empty index.
+[ -n "${PIP_INDEX_URL:-}" ] || unset PIP_INDEX_URL
+[ -n "${PIP_EXTRA_INDEX_URL:-}" ] || unset PIP_EXTRA_INDEX_URL
 
 cd "$(dirname "$0")/.."
 VENV="${VENV:-.venv}"
@@ -24,12 +30,8 @@ pip() { "$VENV/bin/python" -m pip --disable-pip-version-check "$@"; }
 
 pip install --quiet "pip==$PIP_VERSION"
 # torch first and on its own: the CPU build (torch==2.13.0 resolves to it on these machines;
-# elsewhere TORCH_INDEX_URL points pip at PyTorch's CPU index instead of a multi-GB CUDA wheel).
-if [ -n "${TORCH_INDEX_URL:-}" ]; then
-    pip install --quiet "torch==2.13.0" --index-url "$TORCH_INDEX_URL" --extra-index-url https://pypi.org/simple
-else
-    pip install --quiet "torch==2.13.0"
-fi
+# elsewhere PIP_EXTRA_INDEX_URL names PyTorch's CPU index instead of a multi-GB CUDA wheel).
+pip install --quiet "torch==2.13.0"
 
 target="."
 [ "$READOUT_EDITABLE" = "1" ] && target="-e ."

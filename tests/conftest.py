@@ -1,33 +1,24 @@
 """Shared fixtures: a clean environment for every test, the real model and a real index once
-per session, and a small deterministic fake embedder for unit tests."""
+per session, and a small deterministic fake embedder for unit tests (``tests.support.fakes``)."""
 
 from __future__ import annotations
 
-import hashlib
 import os
-import re
-import subprocess
-import sys
-from collections.abc import Iterator, Sequence
+import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
-import numpy.typing as npt
 import pytest
 
 from index.build import build_index
 from index.corpus import BUNDLED_CORPUS_DIR
 from index.embedder import OnnxEmbedder, SentenceTransformerEmbedder
-from index.model import DEFAULT_MODEL, default_model_dir
+from index.model import DEFAULT_MODEL
 from index.store import ChromaStore
 from retrieval.engine import Engine
+from tests.support.fakes import FakeEmbedder
+from tests.support.paths import MODEL_DIR
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-SHARED = PROJECT_ROOT.parent / "shared"
-DEV_SET = SHARED / "eval" / "dev.jsonl"
-TEST_DATA = Path(__file__).resolve().parent / "data"
-# Resolved before any test clears the environment: where `make install` put the model.
-MODEL_DIR = Path(os.environ.get("READOUT_MODEL_DIR") or default_model_dir())
 _OUR_PREFIXES = ("READOUT_", "SLACK_", "DISCORD_")
 
 
@@ -42,28 +33,6 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
     monkeypatch.setenv("READOUT_MODEL_DIR", str(MODEL_DIR))
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
-
-
-class FakeEmbedder:
-    """Hashing bag-of-words vectors: deterministic, instant, similar texts share words."""
-
-    model_id = "fake-hashing-embedder"
-    dimension = 64
-
-    def __init__(self) -> None:
-        self.calls: list[int] = []
-
-    def encode(
-        self, texts: Sequence[str], *, show_progress: bool = False
-    ) -> npt.NDArray[np.float32]:
-        self.calls.append(len(texts))
-        vectors = np.zeros((len(texts), self.dimension), dtype=np.float32)
-        for row, text in enumerate(texts):
-            for word in re.findall(r"\w+", text.lower()):
-                bucket = int(hashlib.sha1(word.encode()).hexdigest(), 16) % self.dimension
-                vectors[row, bucket] += 1.0
-        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-        return vectors / np.maximum(norms, 1e-9)
 
 
 @pytest.fixture
@@ -106,22 +75,15 @@ def article_engine(article_store_dir: Path, real_embedder: OnnxEmbedder) -> Engi
 
 @pytest.fixture
 def readout_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
-    """Environment for running the `readout` CLI in a subprocess with its own store."""
+    """Environment for running the `readout` CLI in a subprocess with its own (empty) store."""
     env = dict(os.environ)
     env["READOUT_STORE"] = str(tmp_path / "store")
     yield env
 
 
-def run_readout(
-    env: dict[str, str], *args: str, stdin: str | None = None, timeout: float = 180
-) -> subprocess.CompletedProcess[str]:
-    """Run the CLI as a user does: its own process, the real model and store."""
-    return subprocess.run(
-        [sys.executable, "-m", "bot", *args],
-        env=env,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+@pytest.fixture
+def article_env(readout_env: dict[str, str], article_store_dir: Path) -> dict[str, str]:
+    """Like ``readout_env``, with a copy of the bundled article's index in the store (what
+    `readout index --demo` builds)."""
+    shutil.copytree(article_store_dir, readout_env["READOUT_STORE"])
+    return readout_env

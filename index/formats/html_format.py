@@ -18,20 +18,64 @@ from index.formats import Block, Parsed, row_text
 
 _DROPPED = frozenset(
     {
-        "script", "style", "noscript", "template", "nav", "footer", "form", "iframe", "svg",
-        "button", "select", "textarea", "aside", "head", "pre", "canvas", "object", "embed",
+        "script",
+        "style",
+        "noscript",
+        "template",
+        "nav",
+        "footer",
+        "form",
+        "iframe",
+        "svg",
+        "button",
+        "select",
+        "textarea",
+        "aside",
+        "head",
+        "pre",
+        "canvas",
+        "object",
+        "embed",
     }
-)  # fmt: skip
+)
 _BOILERPLATE_ROLES = frozenset({"navigation", "banner", "contentinfo", "search", "complementary"})
 _HEADINGS = {f"h{n}": n for n in range(1, 7)}
 _BLOCKS = frozenset(
     {
-        "p", "div", "section", "article", "main", "body", "html", "ul", "ol", "li", "dl", "dt",
-        "dd", "blockquote", "figure", "figcaption", "header", "table", "thead", "tbody",
-        "tfoot", "tr", "td", "th", "caption", "hr", "br", "address", "details", "summary",
-        "center", *_HEADINGS,
+        "p",
+        "div",
+        "section",
+        "article",
+        "main",
+        "body",
+        "html",
+        "ul",
+        "ol",
+        "li",
+        "dl",
+        "dt",
+        "dd",
+        "blockquote",
+        "figure",
+        "figcaption",
+        "header",
+        "table",
+        "thead",
+        "tbody",
+        "tfoot",
+        "tr",
+        "td",
+        "th",
+        "caption",
+        "hr",
+        "br",
+        "address",
+        "details",
+        "summary",
+        "center",
+        *_HEADINGS,
     }
-)  # fmt: skip
+)
 _WHITESPACE = re.compile(r"\s+")
 
 

@@ -36,10 +36,14 @@ _CONTENT_TAB = re.compile(r'^(\s*)===(\+?)\s+"([^"]*)"\s*$', re.MULTILINE)
 _TAB_TAG = "readout-tab"
 _CONTAINERS = frozenset(
     {
-        "list_item_open", "list_item_close", "admonition_open", "admonition_close",
-        "blockquote_open", "blockquote_close",
+        "list_item_open",
+        "list_item_close",
+        "admonition_open",
+        "admonition_close",
+        "blockquote_open",
+        "blockquote_close",
     }
-)  # fmt: skip
+)
 
 
 @dataclass

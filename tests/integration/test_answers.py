@@ -10,7 +10,7 @@ from index.embedder import OnnxEmbedder
 from index.store import ChromaStore
 from retrieval.engine import Engine
 from retrieval.evaluation import evaluate, parse_cases
-from tests.conftest import DEV_SET, TEST_DATA
+from tests.support.paths import DEV_SET, TEST_DATA
 
 pytestmark = pytest.mark.integration
 

@@ -7,29 +7,59 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_readout as readout
+from tests.support.paths import DEV_SET
+from tests.support.paths import run_readout as readout
 
 pytestmark = pytest.mark.integration
 
 
-def test_ask_builds_the_default_index_then_answers_with_sources(
-    readout_env: dict[str, str],
-) -> None:
-    done = readout(readout_env, "ask", "What did Xi say about Taiwan?")
+def test_ask_answers_with_sources(article_env: dict[str, str]) -> None:
+    done = readout(article_env, "ask", "What did Xi say about Taiwan?")
     assert done.returncode == 0, done.stderr
-    assert "building one from the bundled article" in done.stderr
     assert "first red line" in done.stdout and "[1]" in done.stdout
     assert "Sources:" in done.stdout and "¶12" in done.stdout
     assert "Traceback" not in done.stderr
 
 
-def test_json_contract_and_stdin_batch(readout_env: dict[str, str]) -> None:
+@pytest.mark.parametrize(
+    "command", [("ask", "What did Xi say?"), ("quote", "xi"), ("source", "12"), ("chat",)]
+)
+def test_reading_commands_never_build_an_index(
+    readout_env: dict[str, str], command: tuple[str, ...]
+) -> None:
+    done = readout(readout_env, *command, stdin="")
+    assert done.returncode == 1, done.stdout
+    assert done.stderr.strip().splitlines() == [
+        f"error: there is no index in {readout_env['READOUT_STORE']} yet: run "
+        "`readout index PATH ...` to index your documents, or `readout index --demo` for the "
+        "bundled article."
+    ]
+    store = Path(readout_env["READOUT_STORE"])
+    assert not store.exists() or not any(store.glob("*/data_level0.bin"))  # nothing embedded
+
+
+def test_make_runs_index_demo_only_when_missing(readout_env: dict[str, str]) -> None:
+    first = readout(readout_env, "index", "--demo", "--if-missing")
+    assert first.returncode == 0 and "Index v1:" in first.stdout
+    again = readout(readout_env, "index", "--demo", "--if-missing")
+    assert again.returncode == 0 and again.stdout == ""  # left as it was: no v2
+
+
+def test_json_contract_and_stdin_batch(article_env: dict[str, str]) -> None:
+    readout_env = article_env
     single = readout(readout_env, "ask", "--json", "What did Xi say about Taiwan?")
     assert single.returncode == 0, single.stderr
     payload = json.loads(single.stdout)
     assert set(payload) == {"question", "answer", "abstained", "citations"}
     assert set(payload["citations"][0]) == {
-        "n", "doc", "title", "paragraph", "section", "url", "quote", "score"
+        "n",
+        "doc",
+        "title",
+        "paragraph",
+        "section",
+        "url",
+        "quote",
+        "score",
     }
     assert payload["citations"][0]["paragraph"] == 12 and payload["abstained"] is False
 
@@ -84,12 +114,15 @@ def test_index_own_folder_incrementally_with_warnings(
     assert missing.returncode == 2 and "nope" in missing.stderr
 
 
-def test_quotes_show_and_corrupt_store(readout_env: dict[str, str], tmp_path: Path) -> None:
-    quotes = readout(readout_env, "quotes", "xi")
+def test_quote_source_and_corrupt_store(article_env: dict[str, str], tmp_path: Path) -> None:
+    readout_env = article_env
+    assert readout(readout_env, "quote", "xi").stdout == readout(readout_env, "quotes", "xi").stdout
+    quotes = readout(readout_env, "quote", "xi")
     assert quotes.returncode == 0, quotes.stderr
     assert "first red line" in quotes.stdout and "¶12" in quotes.stdout
-    shown = readout(readout_env, "show", "12")
+    shown = readout(readout_env, "source", "12")
     assert shown.returncode == 0 and "first red line" in shown.stdout
+    assert readout(readout_env, "show", "12").stdout == shown.stdout  # the older name
 
     corrupt = tmp_path / "corrupt"
     corrupt.mkdir()
@@ -114,9 +147,8 @@ def test_wrong_model_says_to_rebuild(readout_env: dict[str, str], tmp_path: Path
     assert "Traceback" not in done.stderr
 
 
-def test_eval_prints_the_scores(readout_env: dict[str, str]) -> None:
-    from tests.conftest import DEV_SET
-
+def test_eval_prints_the_scores(article_env: dict[str, str]) -> None:
+    readout_env = article_env
     done = readout(readout_env, "eval", str(DEV_SET))
     assert done.returncode == 0, done.stderr
     lines = {

@@ -9,7 +9,7 @@ import json
 import pytest
 
 from retrieval.engine import Engine
-from tests.conftest import PROJECT_ROOT, run_readout
+from tests.support.paths import PROJECT_ROOT, run_readout
 
 pytestmark = pytest.mark.integration
 

@@ -15,11 +15,12 @@ import sqlite3
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from tests.conftest import run_readout as readout
-from tests.documents import make_pdf
+from tests.support.documents import make_pdf
+from tests.support.paths import run_readout as readout
 
 pytestmark = pytest.mark.integration
 
@@ -43,14 +44,20 @@ def docs(tmp_path: Path) -> Path:
     make_pdf(
         folder / "report.pdf",
         [
-            ["Sales grew by twelve percent in the northern region during the",
-             "spring quarter, driven by new retail partners.", "Costs were flat."],
-            ["Outlook", "The board expects hiring to resume in the autumn once the new",
-             "warehouse in Leeds opens its doors to staff."],
+            [
+                "Sales grew by twelve percent in the northern region during the",
+                "spring quarter, driven by new retail partners.",
+                "Costs were flat.",
+            ],
+            [
+                "Outlook",
+                "The board expects hiring to resume in the autumn once the new",
+                "warehouse in Leeds opens its doors to staff.",
+            ],
         ],
         title="Acme Quarterly Report",
         outline=[("Results", 0)],
-    )  # fmt: skip
+    )
     (folder / "guides" / "onboarding.md").write_text(
         "---\nurl: https://docs.example.com/onboarding\n---\n# Onboarding\n\n"
         "## First day\n\nNew starters collect their laptop from the IT desk on the second floor.\n",
@@ -59,10 +66,11 @@ def docs(tmp_path: Path) -> Path:
     return folder
 
 
-def _ask(env: dict[str, str], question: str) -> dict:  # type: ignore[type-arg]
+def _ask(env: dict[str, str], question: str) -> dict[str, Any]:
     done = readout(env, "ask", "--json", question)
     assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)  # type: ignore[no-any-return]
+    answer: dict[str, Any] = json.loads(done.stdout)
+    return answer
 
 
 def test_html_pdf_and_markdown_are_cited_with_section_page_and_url(
@@ -170,8 +178,9 @@ def test_damaged_store_fails_health_and_startup_with_the_repair_command(
 
 
 def test_bad_question_bytes_and_invisible_text_get_one_line(
-    readout_env: dict[str, str],
+    article_env: dict[str, str],
 ) -> None:
+    readout_env = article_env
     undecodable = subprocess.run(
         [sys.executable, "-m", "bot", "ask", os.fsdecode(b"Who is caf\xe9?")],
         env=readout_env,

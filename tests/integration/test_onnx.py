@@ -21,7 +21,7 @@ from index.store import ChromaStore
 from retrieval.answer import Answer
 from retrieval.engine import Engine
 from retrieval.evaluation import evaluate, parse_cases
-from tests.conftest import DEV_SET, MODEL_DIR, SHARED, TEST_DATA, run_readout
+from tests.support.paths import DEV_SET, MODEL_DIR, SHARED, TEST_DATA, run_readout
 
 pytestmark = pytest.mark.integration
 
@@ -100,8 +100,11 @@ def test_export_is_made_from_the_verified_weights(tmp_path: Path) -> None:
     shutil.copytree(MODEL_DIR, model_dir, ignore=shutil.ignore_patterns(ONNX_DIR))
     done = subprocess.run(
         [sys.executable, "-m", "index.model", "fetch", str(model_dir)],
-        capture_output=True, text=True, timeout=600, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     manifest = json.loads((model_dir / ONNX_DIR / ONNX_MANIFEST).read_text(encoding="utf-8"))
     assert set(manifest["files"]) == {ONNX_FILE, ONNX_DATA}
@@ -141,12 +144,12 @@ print('HEAVY', ','.join(m for m in {HEAVY_MODULES!r} if m in sys.modules), file=
 _BOT_PROBE = f"""
 import asyncio, sys
 import bot.discord_app, bot.slack_app
-from bot.runtime import open_engine
-from bot.service import AnswerService, Asker
+from bot.runtime import open_service
+from bot.service import Asker
 from bot.settings import Settings
 
 async def main():
-    service = AnswerService(open_engine(Settings.from_env()), rate_limit=100)
+    service = open_service(Settings.from_env())  # what `readout serve` runs
     await service.start()
     reply = await service.ask(Asker('test', 'u1'), {QUESTION!r})
     service.close()
@@ -161,16 +164,23 @@ def _heavy(stderr: str) -> str:
     return next(line for line in stderr.splitlines() if line.startswith("HEAVY")).split(" ")[1]
 
 
-def test_question_paths_never_import_torch(readout_env: dict[str, str]) -> None:
+def test_question_paths_never_import_torch(article_env: dict[str, str]) -> None:
+    readout_env = article_env
+
     def probe(code: str, *args: str, stdin: str | None = None, **env: str) -> tuple[str, str]:
         done = subprocess.run(
-            [sys.executable, "-c", code, *args], env=dict(readout_env, **env), input=stdin,
-            capture_output=True, text=True, timeout=300, check=False,
-        )  # fmt: skip
+            [sys.executable, "-c", code, *args],
+            env=dict(readout_env, **env),
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
         assert "Traceback" not in done.stderr, done.stderr[-2000:]
         return done.stdout, _heavy(done.stderr)
 
-    answer, heavy = probe(_PROBE, "ask", "--json", QUESTION)  # builds the index, then answers
+    answer, heavy = probe(_PROBE, "ask", "--json", QUESTION)
     assert json.loads(answer)["citations"][0]["paragraph"] == 12
     assert heavy == ""
     chat, heavy = probe(_PROBE, "chat", "--no-log", stdin=QUESTION + "\n")
@@ -183,6 +193,7 @@ def test_question_paths_never_import_torch(readout_env: dict[str, str]) -> None:
     reference, heavy = probe(
         _PROBE, "ask", "--json", QUESTION, READOUT_EMBEDDER="sentence-transformers"
     )
+
     def quoted(payload: str) -> list[tuple[str, int, str]]:
         return [(c["doc"], c["paragraph"], c["quote"]) for c in json.loads(payload)["citations"]]
 

@@ -8,13 +8,13 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import pytest
 
-from bot.discord_app import create_app, serve
-from bot.render_discord import (
+from bot.discord_app import create_app, run
+from bot.discord_app.render import (
     CONTENT_LIMIT,
     DESCRIPTION_LIMIT,
     EMBEDS_PER_MESSAGE,
@@ -27,9 +27,10 @@ from bot.render_discord import (
 )
 from bot.service import EXPIRED, USAGE, AnswerService, Asker
 from retrieval.answer import Answer, Citation
+from retrieval.conversation import Turn
 from retrieval.engine import Engine
-from tests.integration.discord.conftest import TOKEN, RecordingFeedback, RunningBot, bot_settings
-from tests.integration.discord.fake_discord import (
+from tests.support.discord import TOKEN, RunningBot, bot_settings
+from tests.support.fake_discord import (
     APP_ID,
     CHANNEL_ID,
     DM_CHANNEL_ID,
@@ -39,6 +40,7 @@ from tests.integration.discord.fake_discord import (
     Call,
     FakeDiscord,
 )
+from tests.support.fakes import EngineWrapper, RecordingFeedback
 
 pytestmark = pytest.mark.integration
 
@@ -128,23 +130,6 @@ def assert_pings_nobody(body: dict[str, Any]) -> None:
     assert not mentions.get("replied_user")
 
 
-class EngineWrapper:
-    """The real engine with ``ask`` replaced; everything else (snapshot, quotes…) delegated."""
-
-    def __init__(self, engine: Engine) -> None:
-        self._engine = engine
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._engine, name)
-
-    def ask(self, question: str) -> Answer:
-        raise NotImplementedError
-
-    def ask_many(self, questions: list[str]) -> list[Answer]:
-        # the service may batch concurrent questions; each still goes through ask()
-        return [self.ask(question) for question in questions]
-
-
 class SlowEngine(EngineWrapper):
     """The real engine, made deliberately slow: each question blocks its worker thread."""
 
@@ -152,9 +137,9 @@ class SlowEngine(EngineWrapper):
         super().__init__(engine)
         self._seconds = seconds
 
-    def ask(self, question: str) -> Answer:
+    def ask(self, question: str, history: Sequence[Turn] = ()) -> Answer:
         time.sleep(self._seconds)  # blocking on purpose: it must not block the event loop
-        return self._engine.ask(question)
+        return self.engine.ask(question, history)
 
 
 class LongAnswerEngine(EngineWrapper):
@@ -162,9 +147,8 @@ class LongAnswerEngine(EngineWrapper):
 
     URL = "https://example.com/news/xi_biden_(call)"
 
-    def ask(self, question: str) -> Answer:
-        snapshot = self._engine.snapshot()
-        paragraphs = snapshot.paragraphs[:40]
+    def ask(self, question: str, history: Sequence[Turn] = ()) -> Answer:
+        paragraphs = self.engine.snapshot().paragraphs[:40]
         citations = tuple(
             Citation(
                 n=n,
@@ -180,8 +164,7 @@ class LongAnswerEngine(EngineWrapper):
             )
             for n, p in enumerate(paragraphs, start=1)
         )
-        text = " ".join(f"{c.quote} [{c.n}]" for c in citations)
-        return Answer(question, text, False, citations)
+        return Answer.quoting(question, citations)
 
 
 async def ask_and_wait(
@@ -588,7 +571,7 @@ async def test_a_failure_while_answering_is_not_echoed(
     article_engine: Engine,
 ) -> None:
     class BrokenEngine(EngineWrapper):
-        def ask(self, question: str) -> Answer:
+        def ask(self, question: str, history: Sequence[Turn] = ()) -> Answer:
             raise RuntimeError(f"secret internals of {question}")
 
     fake = fake_discord
@@ -607,14 +590,14 @@ async def test_stopping_while_starting_is_not_a_failure(
     release = threading.Event()
 
     class GatedEngine(EngineWrapper):
-        def snapshot(self) -> Any:  # the start-up load, held until released
+        def warm_up(self) -> None:  # the start-up load, held until released
             loading.set()
             release.wait(timeout=30)
-            return self._engine.snapshot()
+            self.engine.warm_up()
 
     settings = bot_settings(fake_discord)
     app = create_app(settings, make_service(GatedEngine(article_engine)))
-    task = asyncio.create_task(serve(app, settings, announce=lambda line: None))
+    task = asyncio.create_task(run(app, announce=lambda line: None))
     try:
         await asyncio.wait_for(asyncio.to_thread(loading.wait, 30), 30)
         await app.client.close()  # what SIGTERM does

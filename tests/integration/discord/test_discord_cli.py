@@ -5,17 +5,19 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import shutil
 import signal
 import subprocess
 import sys
 from pathlib import Path
 
+import aiohttp
 import pytest
 
-from tests.conftest import PROJECT_ROOT
-from tests.integration.discord.conftest import TOKEN
-from tests.integration.discord.fake_discord import APP_ID, GUILD_ID, FakeDiscord
+from tests.support.discord import TOKEN
+from tests.support.fake_discord import APP_ID, GUILD_ID, FakeDiscord
+from tests.support.paths import PROJECT_ROOT
 
 pytestmark = pytest.mark.integration
 
@@ -36,12 +38,17 @@ def serve_env(tmp_path: Path, article_store_dir: Path) -> dict[str, str]:
 
 async def readout_serve_discord(env: dict[str, str], *args: str) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", "serve", "discord", *args,
+        sys.executable,
+        "-m",
+        "bot",
+        "serve",
+        "discord",
+        *args,
         env=env,
         cwd=PROJECT_ROOT,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
+    )
 
 
 async def test_a_rejected_token_exits_with_a_clear_error(
@@ -77,9 +84,18 @@ async def test_serve_discord_syncs_prints_the_invite_answers_and_stops_on_sigter
         "READOUT_DISCORD_GATEWAY_URL": fake.gateway_url,
         "READOUT_DISCORD_GUILD": GUILD_ID,
     }
-    process = await readout_serve_discord(env, "--sync")
+    process = await readout_serve_discord(env, "--sync", "--health-port", "0")
+    assert process.stdout is not None
+    first = (await asyncio.wait_for(process.stdout.readline(), TIMEOUT)).decode()
+    health = re.fullmatch(r"Health check at http://0\.0\.0\.0:(\d+)/healthz\n", first)
+    assert health, first
     try:
         await fake.wait_for(lambda: fake.identifies, timeout=TIMEOUT)
+        url = f"http://127.0.0.1:{health.group(1)}/healthz"
+        async with aiohttp.ClientSession() as session, session.get(url) as response:
+            assert response.status == 200
+            report = await response.json()  # the full report: asked from the loopback
+            assert report["ok"] and report["index"]["ok"] and report["model"]["loaded"]
         [registration] = fake.calls_to("PUT", rf"/applications/{APP_ID}/guilds/{GUILD_ID}/commands")
         assert {c["name"] for c in registration.body} == {"ask", "quote", "source", "help"}
 
@@ -96,7 +112,7 @@ async def test_serve_discord_syncs_prints_the_invite_answers_and_stops_on_sigter
         raise AssertionError(f"{failure!r}; stderr:\n{stderr.decode()[-5000:]}") from failure
     process.send_signal(signal.SIGTERM)
     stdout, stderr = await asyncio.wait_for(process.communicate(), TIMEOUT)
-    out, err = stdout.decode(), stderr.decode()
+    out, err = first + stdout.decode(), stderr.decode()
     assert process.returncode == 0, err
     assert INVITE in out
     assert f"Registered 4 slash commands in guild {GUILD_ID}" in out

@@ -15,14 +15,13 @@ from typing import Any
 
 import pytest
 
-from bot.question_log import QuestionLog
+from bot.questions.log import QuestionLog
 from bot.service import TOO_LONG, USAGE
 from bot.slack_app import listener_tasks
 from retrieval.answer import Answer
 from retrieval.engine import Engine
-from tests.integration.discord.conftest import start_bot  # noqa: F401 - fixture, used by name
-from tests.integration.discord.fake_discord import APP_ID, DM_CHANNEL_ID, Call
-from tests.integration.ops.conftest import (
+from tests.support.fake_discord import APP_ID, DM_CHANNEL_ID, Call
+from tests.support.ops import (
     WAIT,
     CountingDiscord,
     CountingSlack,
@@ -31,7 +30,7 @@ from tests.integration.ops.conftest import (
     logging_service,
     slack_settings_for,
 )
-from tests.integration.slack.conftest import (
+from tests.support.slack import (
     SlackHttp,
     all_text,
     blocks_of,

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.question_log import QuestionLog
+from bot.questions.log import QuestionLog
 from bot.service import UNAVAILABLE
 from bot.slack_app import listener_tasks
 from index.build import build_index
@@ -25,7 +25,8 @@ from index.embedder import OnnxEmbedder
 from index.lock import NoLock
 from index.store import ChromaStore
 from retrieval.engine import Engine
-from tests.integration.ops.conftest import (
+from tests.support.chroma import ChromaServer
+from tests.support.ops import (
     ACK_SECONDS,
     QUESTIONS,
     UNAVAILABLE_SECONDS,
@@ -36,8 +37,7 @@ from tests.integration.ops.conftest import (
     logging_service,
     slack_settings_for,
 )
-from tests.integration.server.conftest import ChromaServer
-from tests.integration.slack.conftest import (
+from tests.support.slack import (
     all_text,
     http_endpoint,
     mention,

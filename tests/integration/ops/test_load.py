@@ -20,12 +20,11 @@ from typing import Any
 
 import pytest
 
-from bot.question_log import QuestionLog
+from bot.questions.log import QuestionLog
 from bot.slack_app import listener_tasks
 from retrieval.engine import Engine
-from tests.integration.discord.conftest import start_bot  # noqa: F401 - fixture, used by name
-from tests.integration.discord.fake_discord import APP_ID
-from tests.integration.ops.conftest import (
+from tests.support.fake_discord import APP_ID
+from tests.support.ops import (
     ACK_SECONDS,
     QUESTIONS,
     WAIT,
@@ -37,7 +36,7 @@ from tests.integration.ops.conftest import (
     logging_service,
     slack_settings_for,
 )
-from tests.integration.slack.conftest import all_text, http_endpoint, running_app
+from tests.support.slack import all_text, http_endpoint, running_app
 
 pytestmark = pytest.mark.integration
 

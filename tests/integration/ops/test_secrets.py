@@ -20,10 +20,9 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bot.render_slack import FEEDBACK_DOWN, FEEDBACK_UP
-from tests.conftest import PROJECT_ROOT
-from tests.integration.discord.fake_discord import APP_ID, USER_ID
-from tests.integration.ops.conftest import (
+from bot.slack_app.render import FEEDBACK_DOWN, FEEDBACK_UP
+from tests.support.fake_discord import APP_ID, USER_ID
+from tests.support.ops import (
     LOG_SALT,
     SECRETS,
     WAIT,
@@ -31,14 +30,15 @@ from tests.integration.ops.conftest import (
     CountingSlack,
     logged,
 )
-from tests.integration.slack.conftest import (
+from tests.support.paths import PROJECT_ROOT
+from tests.support.processes import readout
+from tests.support.slack import (
     APP_TOKEN,
     BOT_TOKEN,
     SIGNING_SECRET,
     SlackHttp,
     answer_id_of,
 )
-from tests.integration.slack.test_serve_slack import readout
 
 pytestmark = pytest.mark.integration
 
@@ -54,8 +54,8 @@ def serve_env(tmp_path: Path, article_store_dir: Path) -> Iterator[dict[str, str
     yield {
         **os.environ,
         "READOUT_STORE": str(store),
-        "READOUT_DB": str(tmp_path / "log" / "questions.sqlite3"),
-        "READOUT_LOG_SALT": LOG_SALT,
+        "READOUT_QUESTION_LOG": str(tmp_path / "log" / "questions.sqlite3"),
+        "READOUT_QUESTION_LOG_SALT": LOG_SALT,
         "READOUT_LOG_LEVEL": "DEBUG",
     }
 
@@ -63,8 +63,13 @@ def serve_env(tmp_path: Path, article_store_dir: Path) -> Iterator[dict[str, str
 def stats(env: dict[str, str]) -> dict[str, Any]:
     done = subprocess.run(
         [sys.executable, "-m", "bot", "stats", "--json"],
-        env=env, capture_output=True, text=True, timeout=WAIT, check=False, cwd=PROJECT_ROOT,
-    )  # fmt: skip
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=WAIT,
+        check=False,
+        cwd=PROJECT_ROOT,
+    )
     assert done.returncode == 0, done.stderr
     assert not [s for s in SECRETS if s in done.stdout + done.stderr]
     report: dict[str, Any] = json.loads(done.stdout)
@@ -104,7 +109,7 @@ async def test_serve_slack_logs_questions_and_votes_and_leaks_nothing(
     output = "".join(server.stderr)
     assert "DEBUG" in output and "Traceback" not in output
     assert not [s for s in SECRETS if s in output]
-    db = Path(env["READOUT_DB"])
+    db = Path(env["READOUT_QUESTION_LOG"])
     [row] = logged(db)
     assert (row["platform"], row["question"], row["outcome"]) == ("slack", TAIWAN, "answered")
     assert row["answer_id"] == answer_id and row["user_hash"] != SLACK_USER
@@ -125,10 +130,16 @@ async def test_serve_discord_logs_questions_and_votes_and_leaks_nothing(
         "READOUT_DISCORD_GATEWAY_URL": fake.gateway_url,
     }
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", "serve", "discord",
-        env=env, cwd=PROJECT_ROOT,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
+        sys.executable,
+        "-m",
+        "bot",
+        "serve",
+        "discord",
+        env=env,
+        cwd=PROJECT_ROOT,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     try:
         await fake.wait_for(lambda: fake.identifies, timeout=WAIT)
         interaction = await fake.slash("ask", {"question": TAIWAN})
@@ -154,7 +165,7 @@ async def test_serve_discord_logs_questions_and_votes_and_leaks_nothing(
     assert process.returncode == 0, output[-3000:]
     assert "DEBUG" in output and "Traceback" not in output
     assert not [s for s in SECRETS if s in output]
-    db = Path(env["READOUT_DB"])
+    db = Path(env["READOUT_QUESTION_LOG"])
     [row] = logged(db)
     assert (row["platform"], row["channel_kind"], row["outcome"]) == (
         "discord",

@@ -24,7 +24,9 @@ import yaml
 from click.testing import CliRunner
 
 from bot.cli import main
-from tests.conftest import PROJECT_ROOT
+from tests.support.paths import PROJECT_ROOT
+
+pytestmark = pytest.mark.integration
 
 DOCKERFILE = PROJECT_ROOT / "Dockerfile"
 COMPOSE = PROJECT_ROOT / "compose.yaml"
@@ -66,7 +68,8 @@ def test_the_image_builds_with_the_ci_install_step_as_an_unprivileged_user() -> 
     runs = [args for keyword, args in instructions if keyword == "RUN"]
     [install] = [run for run in runs if "scripts/install.sh" in run]
     assert "READOUT_DEV=0" in install and "READOUT_EDITABLE=0" in install
-    assert "TORCH_INDEX_URL" in install  # the CPU build of torch
+    # Indexes are pip's own settings, passed through (the CPU build of torch on x86-64).
+    assert "PIP_INDEX_URL" in install and "PIP_EXTRA_INDEX_URL" in install
     environment = " ".join(args for keyword, args in instructions if keyword == "ENV")
     assert "READOUT_MODEL_DIR=" in environment  # install.sh fetches the model there
     [user] = [args for keyword, args in instructions if keyword == "USER"]
@@ -113,14 +116,37 @@ def test_what_the_image_copies_is_in_the_context_and_enough_to_build_readout(
                 shutil.copy(origin, context / source)
     # Build the wheel from exactly those files, as the image's `pip install .` does.
     done = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-         "-w", str(tmp_path / "wheel"), str(context)],
-        capture_output=True, text=True, timeout=300, check=False,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp_path / "wheel"),
+            str(context),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     [wheel] = (tmp_path / "wheel").glob("readout-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     assert {"bot/cli.py", "bot/health.py", "index/store.py", "index/lock.py"} <= names
+    # Every runtime module ships, subpackages too (an image without bot/slack_app/ or
+    # index/formats/ would start and fail at the first Slack event or Markdown file).
+    modules = {
+        path.relative_to(PROJECT_ROOT).as_posix()
+        for package in ("bot", "retrieval", "index")
+        for path in (PROJECT_ROOT / package).rglob("*.py")
+        if "__pycache__" not in path.parts
+    }
+    assert modules - names == set()
+    assert not any(name.startswith(("benchmarks/", "tests/")) for name in names)
     assert "index/data/xi-biden-call.txt" in names  # the bundled article ships
     assert any(name.endswith("entry_points.txt") for name in names)
     for secret_like in (".env", "tests/conftest.py"):
@@ -157,18 +183,38 @@ def test_compose_runs_an_indexer_once_then_both_bots_on_the_server() -> None:
     assert "--http" in services["slack"]["command"]
     assert "/healthz" in " ".join(services["slack"]["healthcheck"]["test"])
     # The two bots keep separate question logs on the shared state volume.
-    assert services["slack"]["environment"]["READOUT_DB"] != (
-        services["discord"]["environment"]["READOUT_DB"]
+    assert (
+        services["slack"]["environment"]["READOUT_QUESTION_LOG"]
+        != (services["discord"]["environment"]["READOUT_QUESTION_LOG"])
     )
 
 
 def test_the_env_example_names_every_secret_and_holds_none() -> None:
     lines = (PROJECT_ROOT / ".env.example").read_text(encoding="utf-8").splitlines()
-    values = dict(
-        line.split("=", 1) for line in lines if line.strip() and not line.startswith("#")
-    )
+    values = dict(line.split("=", 1) for line in lines if line.strip() and not line.startswith("#"))
     assert set(SECRETS) <= set(values)
     assert all(value == "" for value in values.values())
     ignored = (PROJECT_ROOT / ".gitignore").read_text(encoding="utf-8").splitlines()
     assert ".env" in ignored
     assert ".env" in (PROJECT_ROOT / ".dockerignore").read_text(encoding="utf-8").splitlines()
+
+
+# A package index or model hub address: a pip option naming one, a simple-index or wheel-index
+# path, or a hub host. (Links to a project's page, as in the test documents, are not indexes.)
+_INDEX_ADDRESS = re.compile(
+    r"--(extra-)?index-url[ =]+\S|https?://[^\s\"'`)]*(/simple\b|/whl\b)|huggingface\.co|\bhf\.co/"
+)
+
+
+def test_no_package_index_or_model_hub_address_anywhere_in_the_repo() -> None:
+    tracked = subprocess.run(
+        ["git", "ls-files"], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
+    found = []
+    for name in tracked:
+        path = PROJECT_ROOT / name
+        if not path.is_file() or path.suffix in {".pdf", ".bin", ".npy", ".onnx"}:
+            continue
+        text = path.read_text(encoding="utf-8", errors="replace")
+        found += [f"{name}: {m.group(0)}" for m in _INDEX_ADDRESS.finditer(text)]
+    assert found == []

@@ -15,7 +15,7 @@ from index.embedder import OnnxEmbedder
 from index.errors import IndexLocked
 from index.lock import LOCK_MARKER, FileWriterLock, ServerWriterLock
 from index.store import ChromaStore
-from tests.integration.server.conftest import ChromaServer, readout, wait_until
+from tests.support.chroma import ChromaServer, readout, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -26,7 +26,7 @@ def test_a_second_writer_in_another_process_gets_index_locked(
     chroma_server: ChromaServer, server_env: dict[str, str]
 ) -> None:
     store = ChromaStore.open_remote(chroma_server.url)
-    holder = ServerWriterLock(store, ttl=60)
+    holder = ServerWriterLock(store.markers, ttl=60)
     holder.acquire()
     try:
         done = readout(server_env, "index", "--demo")
@@ -37,7 +37,7 @@ def test_a_second_writer_in_another_process_gets_index_locked(
         assert store.versions() == []  # it wrote nothing
     finally:
         holder.release()
-    assert store.read_marker(LOCK_MARKER) is None
+    assert store.markers.read(LOCK_MARKER) is None
     store.close()
 
 
@@ -45,7 +45,7 @@ def test_of_many_racing_writers_exactly_one_wins(chroma_server: ChromaServer) ->
     stores = [ChromaStore.open_remote(chroma_server.url) for _ in range(8)]
     for store in stores:
         store.heartbeat()  # connect first, so the race is about the lock alone
-    locks = [ServerWriterLock(store, ttl=30) for store in stores]
+    locks = [ServerWriterLock(store.markers, ttl=30) for store in stores]
     start = threading.Barrier(len(locks))
     outcomes: list[str] = [""] * len(locks)
 
@@ -75,28 +75,28 @@ def test_a_live_writer_keeps_its_lease_and_a_dead_ones_expires(
 ) -> None:
     first_store = ChromaStore.open_remote(chroma_server.url)
     second_store = ChromaStore.open_remote(chroma_server.url)
-    first = ServerWriterLock(first_store, ttl=1.5)
+    first = ServerWriterLock(first_store.markers, ttl=1.5)
     first.acquire()
     # Renewed in the background: still held well past one ttl.
     deadline = time.monotonic() + 4.0
     while time.monotonic() < deadline:
         with pytest.raises(IndexLocked):
-            ServerWriterLock(second_store, ttl=1.5).acquire()
+            ServerWriterLock(second_store.markers, ttl=1.5).acquire()
         time.sleep(0.5)
     first.verify()
 
     # The holder stalls (stops renewing without releasing): once the lease lapses, another
     # writer takes over, and the stalled one finds out before it could publish anything.
     first._stop.set()
-    second = ServerWriterLock(second_store, ttl=30)
+    second = ServerWriterLock(second_store.markers, ttl=30)
     assert wait_until(lambda: _try(second), 15, interval=0.2)
     with pytest.raises(IndexLocked, match="lost its writer lock"):
         first.verify()
     first.release()  # must not remove the new holder's lock
-    held = second_store.read_marker(LOCK_MARKER)
+    held = second_store.markers.read(LOCK_MARKER)
     assert held is not None and held[1]["owner"] == second.owner
     second.release()
-    assert second_store.read_marker(LOCK_MARKER) is None
+    assert second_store.markers.read(LOCK_MARKER) is None
     first_store.close()
     second_store.close()
 

@@ -24,8 +24,8 @@ from index.errors import IndexLocked
 from index.lock import LOCK_MARKER, ServerWriterLock
 from index.store import ChromaStore
 from retrieval.engine import Engine
-from tests.conftest import DEV_SET, TEST_DATA
-from tests.integration.server.conftest import CLI_TIMEOUT, ChromaServer, wait_until
+from tests.support.chroma import CLI_TIMEOUT, ChromaServer, wait_until
+from tests.support.paths import DEV_SET, TEST_DATA
 
 pytestmark = pytest.mark.integration
 
@@ -59,7 +59,7 @@ def _build(url: str, paths: list[Path], embedder: OnnxEmbedder) -> BuildReport:
     store = ChromaStore.open_remote(url, timeout=60)
     try:
         return build_index(
-            paths, embedder=embedder, store=store, lock=ServerWriterLock(store, ttl=10)
+            paths, embedder=embedder, store=store, lock=ServerWriterLock(store.markers, ttl=10)
         )
     finally:
         store.close()
@@ -91,9 +91,9 @@ def test_a_reindex_killed_midway_leaves_the_old_index_serving(
         writer.wait(30)
 
     # The dead writer's lease still holds the lock: nobody else writes until it expires.
-    assert store.read_marker(LOCK_MARKER) is not None
+    assert store.markers.read(LOCK_MARKER) is not None
     with pytest.raises(IndexLocked, match="if that process has died, the lock expires in"):
-        ServerWriterLock(store).acquire()
+        ServerWriterLock(store.markers).acquire()
 
     pointer = store.pointer()
     assert pointer is not None and pointer.version == 1
@@ -107,7 +107,7 @@ def test_a_reindex_killed_midway_leaves_the_old_index_serving(
     report = _retry_while_locked(lambda: _build(url, [BUNDLED_CORPUS_DIR], real_embedder), 30)
     assert not report.changed and report.version == 1
     assert store.versions() == [1]
-    assert store.read_marker(LOCK_MARKER) is None  # released
+    assert store.markers.read(LOCK_MARKER) is None  # released
     store.close()
 
 

@@ -19,8 +19,8 @@ from index.errors import StoreUnavailable
 from index.store import ChromaStore
 from retrieval.engine import Engine
 from retrieval.sidecar import load_sidecar
-from tests.conftest import DEV_SET
-from tests.integration.server.conftest import ChromaServer, SilentServer, readout
+from tests.support.chroma import ChromaServer, SilentServer, readout
+from tests.support.paths import DEV_SET
 
 pytestmark = pytest.mark.integration
 
@@ -126,7 +126,7 @@ def test_the_http_client_gets_our_timeout(article_on_server: ChromaServer) -> No
     upgrade moves that session, this fails loudly instead of hangs coming back silently."""
     store = ChromaStore.open_remote(article_on_server.url, timeout=3.5)
     assert store.pointer() is not None
-    session = store._client._server._session
+    session = store.connection.client._server._session
     assert isinstance(session, httpx.Client)
     assert session.timeout == httpx.Timeout(3.5)
     store.close()

@@ -18,7 +18,7 @@ from bot.service import UNAVAILABLE, AnswerService, Asker, ReplyKind
 from index.embedder import OnnxEmbedder
 from index.store import ChromaStore
 from retrieval.engine import Engine
-from tests.integration.server.conftest import (
+from tests.support.chroma import (
     ChromaServer,
     SilentServer,
     free_port,

@@ -7,22 +7,20 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
-import re
 import shutil
-import signal
 import socket
-import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import aiohttp
 import pytest
 
+from bot.service import AnswerService
 from bot.settings import Settings
 from bot.slack_app import serve
 from index.errors import ConfigError, ReadoutError
-from tests.integration.slack.conftest import (
+from tests.support.fakes import FakeEngine
+from tests.support.processes import STARTUP, readout
+from tests.support.slack import (
     APP_TOKEN,
     BOT_TOKEN,
     QUESTION,
@@ -34,9 +32,6 @@ from tests.integration.slack.conftest import (
 )
 
 pytestmark = pytest.mark.integration
-
-STARTUP = 120.0  # loading the model in a fresh process; usually a few seconds
-STOP = 30.0
 
 
 @pytest.fixture
@@ -51,60 +46,6 @@ def serve_env(tmp_path: Path, article_store_dir: Path, fake_slack: FakeSlack) ->
         "SLACK_APP_TOKEN": APP_TOKEN,
         "SLACK_SIGNING_SECRET": SIGNING_SECRET,
     }
-
-
-class Server:
-    def __init__(self, process: asyncio.subprocess.Process) -> None:
-        self.process = process
-        self.stderr: list[str] = []
-        self._lines: asyncio.Queue[str | None] = asyncio.Queue()
-        self._reader = asyncio.ensure_future(self._read())
-
-    async def _read(self) -> None:
-        assert self.process.stderr is not None
-        async for raw in self.process.stderr:
-            line = raw.decode(errors="replace")
-            self.stderr.append(line)
-            await self._lines.put(line)
-        await self._lines.put(None)  # the process closed stderr: it has exited
-
-    async def wait_for_line(self, pattern: str) -> re.Match[str]:
-        """The first stderr line matching ``pattern`` (fails with the output so far)."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + STARTUP
-        while True:
-            try:
-                line = await asyncio.wait_for(self._lines.get(), deadline - loop.time())
-            except TimeoutError:
-                pytest.fail(f"no line matching {pattern!r}; stderr:\n{''.join(self.stderr)}")
-            if line is None:
-                pytest.fail(f"exited before {pattern!r}; stderr:\n{''.join(self.stderr)}")
-            match = re.search(pattern, line)
-            if match:
-                return match
-
-    async def stop(self) -> int:
-        self.process.send_signal(signal.SIGTERM)
-        code = await asyncio.wait_for(self.process.wait(), STOP)
-        await self._reader
-        return code
-
-
-@asynccontextmanager
-async def readout(env: dict[str, str], *args: str) -> AsyncIterator[Server]:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", *args,
-        env=env, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    server = Server(process)
-    try:
-        yield server
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
-        await server._reader
 
 
 async def test_serve_slack_http_answers_a_signed_ask_and_stops_on_sigterm(
@@ -180,8 +121,12 @@ async def test_rejected_tokens_fail_fast_before_the_model_loads(
 ) -> None:
     fake_slack.rejected_tokens.add(rejected)
     engine = NeverLoaded()
-    with pytest.raises(ConfigError, match=message):
-        await serve(slack_settings, engine, http=http, host="127.0.0.1", port=0, announce=print)  # type: ignore[arg-type]
+    service = AnswerService(engine)
+    try:
+        with pytest.raises(ConfigError, match=message):
+            await serve(slack_settings, service, announce=print, http=http, port=0)
+    finally:
+        service.close()
     assert engine.touched == 0
 
 
@@ -190,20 +135,22 @@ async def test_unreachable_slack_is_a_clear_error(slack_settings: Settings) -> N
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     settings = dataclasses.replace(slack_settings, slack_api_url=f"http://127.0.0.1:{port}/api/")
-    with pytest.raises(ReadoutError, match=r"^cannot reach Slack at http://127\.0\.0\.1:\d+/api/"):
-        await serve(settings, NeverLoaded(), http=False, host="", port=0, announce=print)  # type: ignore[arg-type]
+    service = AnswerService(NeverLoaded())
+    try:
+        with pytest.raises(
+            ReadoutError, match=r"^cannot reach Slack at http://127\.0\.0\.1:\d+/api/"
+        ):
+            await serve(settings, service, announce=print, http=False)
+    finally:
+        service.close()
 
 
-class NeverLoaded:
-    """An engine that counts being touched: start-up checks must fail before the model loads."""
+class NeverLoaded(FakeEngine):
+    """An engine that counts being warmed up: start-up checks must fail before the model loads."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.touched = 0
 
-    @property
-    def embedder(self) -> None:
-        self.touched += 1
-        return None
-
-    def snapshot(self) -> None:
+    def warm_up(self) -> None:
         self.touched += 1

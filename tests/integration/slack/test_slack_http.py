@@ -7,15 +7,22 @@ import asyncio
 import json
 import logging
 import re
+import sqlite3
 import threading
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
 from slack_bolt.async_app import AsyncApp
 
-from bot.render_slack import (
+from bot.questions.log import QuestionLog
+from bot.service import EXPIRED, FAILED, USAGE, AnswerService
+from bot.settings import Settings
+from bot.slack_app import listener_tasks
+from bot.slack_app.app import THANKS
+from bot.slack_app.render import (
     FEEDBACK_DOWN,
     FEEDBACK_UP,
     MAX_BLOCKS,
@@ -23,12 +30,12 @@ from bot.render_slack import (
     SHOW_SOURCES,
     escape,
 )
-from bot.service import EXPIRED, FAILED, USAGE, AnswerService
-from bot.settings import Settings
-from bot.slack_app import THANKS, listener_tasks
+from index.errors import QuestionError
 from retrieval.answer import Answer, Citation
+from retrieval.conversation import Turn
 from retrieval.engine import Engine
-from tests.integration.slack.conftest import (
+from tests.support.fakes import EngineWrapper, FakeEngine
+from tests.support.slack import (
     APP_TOKEN,
     BOT_TOKEN,
     QUESTION,
@@ -206,28 +213,19 @@ async def test_a_redelivered_event_is_answered_exactly_once(
     assert sorted(p.args["channel"] for p in fake_slack.posts()) == ["C0GENERAL", "D0ASKER"]
 
 
-class GatedEngine:
-    """The real engine, made deliberately slow: every question waits for ``gate``."""
+class GatedEngine(EngineWrapper):
+    """The real engine, made deliberately slow: every batch waits for ``gate``."""
 
     def __init__(self, engine: Engine) -> None:
-        self._engine = engine
+        super().__init__(engine)
         self.gate = threading.Event()
-        self.embedder = engine.embedder
         self.started = 0
 
-    def snapshot(self) -> Any:
-        return self._engine.snapshot()
-
-    def ask(self, question: str) -> Answer:
+    def ask_many(
+        self, questions: Sequence[str], histories: Sequence[Sequence[Turn]] | None = None
+    ) -> list[Answer | QuestionError]:
         self._wait()
-        return self._engine.ask(question)
-
-    def ask_many(self, questions: Sequence[str]) -> list[Any]:
-        self._wait()
-        return list(self._engine.ask_many(questions))
-
-    def __getattr__(self, name: str) -> Any:  # anything else: the real engine
-        return getattr(self._engine, name)
+        return self.engine.ask_many(questions, histories)
 
     def _wait(self) -> None:
         self.started += 1
@@ -240,7 +238,7 @@ async def test_eight_simultaneous_asks_are_all_acked_promptly_then_all_answered(
 ) -> None:
     slow = GatedEngine(article_engine)
     async with (
-        running_service(slow, timeout=WAIT) as service,  # type: ignore[arg-type]
+        running_service(slow, timeout=WAIT) as service,
         running_app(slack_settings, service) as app,
         http_endpoint(app, fake_slack) as slack,
     ):
@@ -284,16 +282,13 @@ async def test_broadcasts_and_mentions_in_questions_come_back_inert(
     assert all(cites_paragraph_12(m) for m in (markup, typed, posted))
 
 
-class HugeEngine:
+class HugeEngine(FakeEngine):
     """Answers everything with an absurdly long, 60-citation answer."""
 
-    embedder = None
-
-    def snapshot(self) -> None:
-        return None
-
-    def ask(self, question: str) -> Answer:
-        citations = tuple(
+    def ask_many(
+        self, questions: Sequence[str], histories: Sequence[Sequence[Turn]] | None = None
+    ) -> list[Answer | QuestionError]:
+        citations = [
             Citation(
                 n,
                 "doc",
@@ -305,19 +300,15 @@ class HugeEngine:
                 context="c " * 3000,
             )
             for n in range(1, 61)
-        )
-        text = " ".join(f"{c.quote} [{c.n}]" for c in citations)
-        return Answer(question, text, False, citations)
-
-    def ask_many(self, questions: Sequence[str]) -> list[Answer]:
-        return [self.ask(question) for question in questions]
+        ]
+        return [Answer.quoting(question, citations) for question in questions]
 
 
 async def test_a_huge_answer_is_split_within_slacks_block_limits(
     slack_settings: Settings, fake_slack: FakeSlack
 ) -> None:
     async with (
-        running_service(HugeEngine()) as service,  # type: ignore[arg-type]
+        running_service(HugeEngine()) as service,
         running_app(slack_settings, service) as app,
         http_endpoint(app, fake_slack) as slack,
     ):
@@ -410,26 +401,16 @@ async def test_rate_limit_notices_are_ephemeral(
     assert fake_slack.posts() == []  # nothing public for a notice
 
 
-class BrokenEngine:
+def broken_engine() -> FakeEngine:
     """Fails the way a bug would, with text that must never reach Slack."""
-
-    embedder = None
-
-    def snapshot(self) -> None:
-        return None
-
-    def ask(self, question: str) -> Answer:
-        raise RuntimeError("internal detail: /srv/readout/secret.db is locked")
-
-    def ask_many(self, questions: Sequence[str]) -> list[Answer]:
-        raise RuntimeError("internal detail: /srv/readout/secret.db is locked")
+    return FakeEngine(error=RuntimeError("internal detail: /srv/readout/secret.db is locked"))
 
 
 async def test_a_failure_gets_a_generic_apology_never_the_exception(
     slack_settings: Settings, fake_slack: FakeSlack
 ) -> None:
     async with (
-        running_service(BrokenEngine()) as service,  # type: ignore[arg-type]
+        running_service(broken_engine()) as service,
         running_app(slack_settings, service) as app,
         http_endpoint(app, fake_slack) as slack,
     ):
@@ -490,3 +471,21 @@ async def test_tokens_and_secrets_never_reach_the_logs_even_at_debug(
     assert "Authorization" in logged  # slack_sdk logged request headers (redacted)...
     for secret in (BOT_TOKEN, APP_TOKEN, SIGNING_SECRET):
         assert secret not in logged  # ...and no token or secret anywhere
+
+
+async def test_a_dm_is_logged_with_the_same_word_as_on_discord(
+    article_engine: Engine, slack_settings: Settings, fake_slack: FakeSlack, tmp_path: Path
+) -> None:
+    with QuestionLog(tmp_path / "questions.sqlite3") as questions:
+        async with (
+            running_service(article_engine, question_log=questions) as service,
+            running_app(slack_settings, service) as app,
+            http_endpoint(app, fake_slack) as slack,
+        ):
+            delivery = await slack.event(direct_message(QUESTION, ts=new_ts()), event_id="Ev-dm")
+            assert delivery.status == 200
+            assert await listener_tasks(app).wait_idle(WAIT)
+        assert questions.flush()
+    with sqlite3.connect(tmp_path / "questions.sqlite3") as db:
+        rows = db.execute("SELECT platform, channel_kind, outcome FROM questions").fetchall()
+    assert rows == [("slack", "dm", "answered")]  # Slack calls it "im"; the log says "dm"

@@ -12,9 +12,9 @@ import pytest
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 
-from bot.render_slack import SHOW_SOURCES
 from bot.slack_app import listener_tasks
-from tests.integration.slack.conftest import (
+from bot.slack_app.render import SHOW_SOURCES
+from tests.support.slack import (
     APP_TOKEN,
     QUESTION,
     WAIT,

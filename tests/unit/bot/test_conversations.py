@@ -70,7 +70,7 @@ def test_the_least_recently_used_conversation_goes_first() -> None:
 def test_bounds_must_be_positive() -> None:
     for bad in ({"max_turns": 0}, {"ttl": 0.0}, {"max_conversations": 0}):
         with pytest.raises(ValueError):
-            ConversationMemory(**bad)  # type: ignore[arg-type]
+            ConversationMemory(**bad)
 
 
 def run_together(workers: int, work: Callable[[int], None]) -> None:

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,15 +12,16 @@ from bot.service import (
     MAX_CHAT_QUESTION_CHARS,
     TIMED_OUT,
     UNAVAILABLE,
+    AnswerEngine,
     AnswerService,
     Asker,
     DeliveryDeduper,
     RateLimiter,
     ReplyKind,
-    clean_question,
 )
 from index.errors import IndexMissing, StoreUnavailable
-from retrieval.answer import Answer, Citation
+from retrieval.engine import normalize_question
+from tests.support.fakes import FakeEngine
 
 ASKER = Asker("test", "U1")
 
@@ -32,43 +34,14 @@ class FakeClock:
         return self.now
 
 
-class FakeEngine:
-    """Answers every question by quoting it back; records what was searched."""
-
-    def __init__(
-        self, *, error: Exception | None = None, gate: threading.Event | None = None
-    ) -> None:
-        self.asked: list[str] = []
-        self.batches: list[int] = []
-        self.error = error
-        self.gate = gate
-        self.embedder = object()
-
-    def ask(self, question: str, history: object = ()) -> Answer:
-        self.asked.append(question)
-        if self.gate is not None:
-            self.gate.wait(5)
-        if self.error is not None:
-            raise self.error
-        quote = "A quoted sentence."
-        return Answer(question, f"{quote} [1]", False, (Citation(1, "d", "T", 1, 1, quote, 0.5),))
-
-    def ask_many(self, questions: list[str]) -> list[Answer]:
-        self.batches.append(len(questions))
-        return [self.ask(question) for question in questions]
-
-    def snapshot(self) -> None:
-        return None
-
-
-def make_service(engine: Any, **kwargs: Any) -> AnswerService:
+def make_service(engine: AnswerEngine, **kwargs: Any) -> AnswerService:
     return AnswerService(engine, **kwargs)
 
 
-def test_clean_question_strips_invisible_and_control_characters() -> None:
+def test_normalize_question_strips_invisible_and_control_characters() -> None:
     dirty = "\u202eWhat\u200b did\u0000 Xi\u2066 say\tabout\n Ｔａｉｗａｎ?\u200d"
-    assert clean_question(dirty) == "What did Xi say about Taiwan?"
-    assert clean_question("\u200b\u200c\u200d\u2060\ufeff") == ""
+    assert normalize_question(dirty) == "What did Xi say about Taiwan?"
+    assert normalize_question("\u200b\u200c\u200d\u2060\ufeff") == ""
 
 
 def test_rate_limiter_refills_over_time() -> None:
@@ -185,11 +158,40 @@ async def test_concurrent_questions_are_answered_in_one_batch() -> None:
 
 
 async def test_warm_up_errors_reach_the_entry_point_unwrapped() -> None:
-    class Broken(FakeEngine):
-        def snapshot(self) -> None:
-            raise IndexMissing("no index has been built yet. Run `readout index` first.")
-
-    service = make_service(Broken())
+    missing = IndexMissing("no index has been built yet. Run `readout index` first.")
+    service = make_service(FakeEngine(warm_up_error=missing))
     with pytest.raises(IndexMissing):
         await service.start()
     service.close()
+
+
+async def test_no_cli_wording_reaches_a_chat_user(tmp_path: Path) -> None:
+    from index.corpus import load_documents
+    from retrieval.engine import Engine
+    from tests.support.fakes import FakeEmbedder, FakeStore
+
+    (tmp_path / "notes.md").write_text("Ada said the garden needs water.\n", encoding="utf-8")
+    documents, _ = load_documents([tmp_path / "notes.md"])
+    embedder = FakeEmbedder()
+    engine = Engine(FakeStore(documents, embedder.encode, model_id=embedder.model_id), embedder)
+    service = make_service(engine, rate_limit=100)
+    replies = [
+        await service.quote(ASKER, "?!"),  # no name in it: the engine refuses
+        await service.quote(ASKER, "nobody"),
+        await service.source(ASKER, "twelve"),
+        await service.source(ASKER, "notes:9"),
+        await service.quote(ASKER, ""),
+        await service.source(ASKER, ""),
+    ]
+    service.close()
+    assert [r.kind for r in replies] == [
+        ReplyKind.USAGE,
+        ReplyKind.QUOTES,
+        ReplyKind.USAGE,
+        ReplyKind.USAGE,
+        ReplyKind.USAGE,
+        ReplyKind.USAGE,
+    ]
+    assert replies[1].text == "I found no statements attributed to nobody. Speakers found: Ada."
+    for reply in replies:
+        assert "readout " not in reply.text, reply.text  # no `readout quotes xi` in Slack

@@ -9,7 +9,7 @@ import pytest
 from index.build import build_index, paragraph_means
 from index.errors import CorpusError
 from index.store import ChromaStore
-from tests.conftest import FakeEmbedder
+from tests.support.fakes import FakeEmbedder
 
 
 @pytest.fixture
@@ -77,4 +77,4 @@ def test_paragraph_means_are_unit_vectors() -> None:
 
     vectors = np.array([[1, 0], [0, 1], [1, 0]], dtype=np.float32)
     means = paragraph_means(vectors, [2, 1])
-    assert np.allclose(means, [[0.70710677, 0.70710677], [1, 0]])
+    assert np.allclose(means, np.array([[0.70710677, 0.70710677], [1.0, 0.0]]))

@@ -140,3 +140,19 @@ def test_paragraph_without_an_inner_sentence_end_is_one_sentence() -> None:
         "Biden spoke first.",
         "Xi replied.",
     ]
+
+
+def test_bad_front_matter_is_a_warning_naming_the_file(tmp_path: Path) -> None:
+    from index.build import build_index
+    from index.store import ChromaStore
+    from tests.support.fakes import FakeEmbedder
+
+    notes = tmp_path / "docs" / "notes.md"
+    notes.parent.mkdir()
+    notes.write_text("---\ntitle: [unclosed\n---\nThe body is indexed.\n", encoding="utf-8")
+    report = build_index(
+        [notes.parent], embedder=FakeEmbedder(), store=ChromaStore.open_local(tmp_path / "s")
+    )
+    assert report.warnings == (
+        f"{notes}: front matter is not valid YAML (line 3); it was read as text",
+    )

@@ -11,7 +11,7 @@ from pathlib import Path
 from index.corpus import load_documents, parse_document
 from index.formats.html_format import read_html
 from index.formats.pdf_format import read_pdf
-from tests.documents import make_pdf
+from tests.support.documents import make_pdf
 
 
 def md(text: str, doc_id: str = "guide"):  # type: ignore[no-untyped-def]
@@ -196,14 +196,20 @@ def test_pdf_blocks_know_their_page_and_section(tmp_path: Path) -> None:
     path = make_pdf(
         tmp_path / "report.pdf",
         [
-            ["Sales grew by twelve percent in the northern region during the",
-             "spring quarter, driven by new retail partners.", "Costs were flat."],
-            ["Outlook", "The board expects hiring to resume in the autumn once the new",
-             "warehouse opens in Leeds."],
+            [
+                "Sales grew by twelve percent in the northern region during the",
+                "spring quarter, driven by new retail partners.",
+                "Costs were flat.",
+            ],
+            [
+                "Outlook",
+                "The board expects hiring to resume in the autumn once the new",
+                "warehouse opens in Leeds.",
+            ],
         ],
         title="Acme Report",
         outline=[("Results", 0)],
-    )  # fmt: skip
+    )
     parsed = read_pdf(path.read_bytes())
     assert parsed.title == "Acme Report"
     assert [(b.page, b.section) for b in parsed.blocks] == [

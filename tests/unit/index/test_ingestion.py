@@ -17,7 +17,7 @@ from index.corpus import load_documents
 from index.errors import CorpusError
 from index.sentences import MAX_SENTENCE_CHARS, split_sentences
 from index.store import ChromaStore
-from tests.conftest import FakeEmbedder
+from tests.support.fakes import FakeEmbedder
 
 # -- document ids ----------------------------------------------------------------------------
 
@@ -135,9 +135,11 @@ def test_long_builds_report_progress_without_a_terminal(
         (docs / f"d{n}.txt").write_text(text + "\n", encoding="utf-8")
     lines: list[str] = []
     build_index(
-        [docs], embedder=fake_embedder, store=ChromaStore.open_local(tmp_path / "s"),
+        [docs],
+        embedder=fake_embedder,
+        store=ChromaStore.open_local(tmp_path / "s"),
         progress=lines.append,
-    )  # fmt: skip
+    )
     assert any(line.startswith("reading files: ") for line in lines)
     assert any(line.startswith("embedding: ") and "of 900 sentences" in line for line in lines)
 

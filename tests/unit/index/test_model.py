@@ -44,7 +44,7 @@ def test_default_model_resolves_only_when_verified(tmp_path: Path) -> None:
 
 
 def test_installed_default_model_verifies() -> None:
-    from tests.conftest import MODEL_DIR
+    from tests.support.paths import MODEL_DIR
 
     source = resolve_model(DEFAULT_MODEL, MODEL_DIR)
     assert source.verified and source.model_id == DEFAULT_MODEL_ID
@@ -72,7 +72,7 @@ def test_zip_slip_is_refused(tmp_path: Path) -> None:
 
 def _fake_export(model_dir: Path, graph: bytes = b"an onnx graph") -> Path:
     """A model folder with the pinned tokenizer and config, and a stand-in export + manifest."""
-    from tests.conftest import MODEL_DIR
+    from tests.support.paths import MODEL_DIR
 
     for name in ("tokenizer.json", "config.json"):
         shutil.copy(MODEL_DIR / name, model_dir / name)

@@ -22,7 +22,7 @@ def test_pointer_survives_its_collection_being_recreated(tmp_path: Path) -> None
     store = ChromaStore.open_local(tmp_path / "store")
     store.publish(1, "model-a", 1)
     assert store.pointer() is not None  # the handle is now cached
-    store._client.delete_collection(f"{store.namespace}-pointer")  # e.g. a wiped server
+    store.connection.client.delete_collection(f"{store.namespace}-pointer")  # e.g. a wiped server
     assert store.pointer() is None
     store.publish(7, "model-a", 1)
     recreated = store.pointer()

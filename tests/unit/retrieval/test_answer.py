@@ -34,13 +34,28 @@ def test_json_is_exactly_the_cli_contract() -> None:
 
 def test_json_citation_carries_section_url_and_pdf_page() -> None:
     markdown = Citation(
-        n=1, doc="guide/setup", title="Setup", paragraph=3, sentence=1, quote="Run it now.",
-        score=0.5, url="https://example.com/setup", section="Setup › Proxies",
-    )  # fmt: skip
+        n=1,
+        doc="guide/setup",
+        title="Setup",
+        paragraph=3,
+        sentence=1,
+        quote="Run it now.",
+        score=0.5,
+        url="https://example.com/setup",
+        section="Setup › Proxies",
+    )
     pdf = Citation(
-        n=2, doc="report", title="Report", paragraph=9, sentence=1, quote="Sales rose.",
-        score=0.5, url="file:///docs/report.pdf", page=4, page_paragraph=2,
-    )  # fmt: skip
+        n=2,
+        doc="report",
+        title="Report",
+        paragraph=9,
+        sentence=1,
+        quote="Sales rose.",
+        score=0.5,
+        url="file:///docs/report.pdf",
+        page=4,
+        page_paragraph=2,
+    )
     answer = Answer("q?", "Run it now. [1] Sales rose. [2]", False, (markdown, pdf))
     first, second = answer.to_json()["citations"]
     assert first["section"] == "Setup › Proxies"

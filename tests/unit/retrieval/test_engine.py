@@ -1,4 +1,5 @@
-"""Engine behaviour over a real chromadb folder with the fake embedder (fast, deterministic)."""
+"""Engine behaviour over an in-memory store and the fake embedder (fast, deterministic, no
+chromadb: ``tests/integration`` runs the same engine over real chromadb and the real model)."""
 
 from __future__ import annotations
 
@@ -6,12 +7,17 @@ from pathlib import Path
 
 import pytest
 
-from index.build import build_index
+from index.corpus import load_documents
 from index.errors import IndexMismatch, IndexMissing, QuestionError
-from index.store import ChromaStore
+from index.store import IndexPointer
 from retrieval.answer import Answer
 from retrieval.engine import MAX_QUESTION_CHARS, Engine, validate_question
-from tests.conftest import FakeEmbedder
+from tests.support.fakes import FakeEmbedder, FakeStore
+
+
+def fake_store(corpus: Path, embedder: FakeEmbedder) -> FakeStore:
+    documents, _skipped = load_documents([corpus])
+    return FakeStore(documents, embedder.encode, model_id=embedder.model_id)
 
 
 def write(folder: Path, name: str, text: str) -> Path:
@@ -39,22 +45,26 @@ def corpus(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def engine(tmp_path: Path, corpus: Path, fake_embedder: FakeEmbedder) -> Engine:
-    store = ChromaStore.open_local(tmp_path / "store")
-    build_index([corpus], embedder=fake_embedder, store=store)
+def store(corpus: Path, fake_embedder: FakeEmbedder) -> FakeStore:
+    return fake_store(corpus, fake_embedder)
+
+
+@pytest.fixture
+def engine(store: FakeStore, fake_embedder: FakeEmbedder) -> Engine:
     return Engine(store, fake_embedder)
 
 
-def test_no_index_is_a_clear_error(tmp_path: Path, fake_embedder: FakeEmbedder) -> None:
+def test_no_index_is_a_clear_error(store: FakeStore, fake_embedder: FakeEmbedder) -> None:
+    store.live = None
     with pytest.raises(IndexMissing, match="readout index"):
-        Engine(ChromaStore.open_local(tmp_path / "empty"), fake_embedder).ask("anything?")
+        Engine(store, fake_embedder).ask("anything?")
 
 
-def test_other_model_is_told_to_rebuild(engine: Engine, fake_embedder: FakeEmbedder) -> None:
+def test_other_model_is_told_to_rebuild(store: FakeStore) -> None:
     class OtherModel(FakeEmbedder):
         model_id = "another-model"
 
-    other = Engine(engine.store, OtherModel())
+    other = Engine(store, OtherModel())
     with pytest.raises(IndexMismatch, match="Rebuild it with `readout index`"):
         other.ask("tomatoes?")
 
@@ -78,9 +88,24 @@ def test_question_about_absent_things_abstains(engine: Engine) -> None:
 
 def test_quotes_and_paragraph_lookup(engine: Engine) -> None:
     quotes = engine.quotes("ada")
-    assert [(q.doc, q.paragraph, q.quote) for q in quotes] == [
+    assert [(q.doc, q.paragraph, q.quote) for q in quotes.citations] == [
         ("garden", 2, "Gardener Ada said basil repels pests.")
     ]
+    assert quotes.text == "Gardener Ada said basil repels pests. [1]"
+    none = engine.quotes("napoleon")
+    assert none.abstained and none.citations == ()
+    assert none.text == (
+        "I found no statements attributed to napoleon. Speakers found: Gardener Ada."
+    )
+    source = engine.source("kitchen:2")
+    [cited] = source.citations
+    assert (cited.n, cited.doc, cited.paragraph, cited.quote) == (
+        1,
+        "kitchen",
+        2,
+        "Knead the dough for ten minutes.",
+    )
+    assert source.text == "Knead the dough for ten minutes. [1]"
     document, paragraph = engine.paragraph("kitchen:2")
     assert (document.doc_id, paragraph.text) == ("kitchen", "Knead the dough for ten minutes.")
     with pytest.raises(QuestionError, match="use DOC:N"):
@@ -92,11 +117,11 @@ def test_quotes_and_paragraph_lookup(engine: Engine) -> None:
 
 
 def test_engine_picks_up_a_rebuild_without_restarting(
-    engine: Engine, corpus: Path, fake_embedder: FakeEmbedder
+    engine: Engine, store: FakeStore, corpus: Path
 ) -> None:
     before = engine.ask("What does bread need?")
     write(corpus, "kitchen.txt", "Bread needs rye flour and a sourdough starter.\n")
-    build_index([corpus], embedder=fake_embedder, store=engine.store)
+    store.publish(load_documents([corpus])[0])
     after = engine.ask("What does bread need?")
     assert before.index_version + 1 == after.index_version
     assert after.citations[0].quote == "Bread needs rye flour and a sourdough starter."
@@ -125,11 +150,9 @@ def test_undecodable_bytes_are_a_question_error() -> None:
 
 
 def test_an_empty_index_from_an_older_readout_is_an_error_not_a_crash(
-    tmp_path: Path, fake_embedder: FakeEmbedder
+    store: FakeStore, fake_embedder: FakeEmbedder
 ) -> None:
-    store = ChromaStore.open_local(tmp_path / "store")
-    store.create_version(1)
-    store.publish(1, fake_embedder.model_id, 0)  # what `readout index empty/` used to publish
+    store.publish([])  # what `readout index empty/` used to publish
     engine = Engine(store, fake_embedder)
     for call in (lambda: engine.ask("Anything?"), lambda: engine.paragraph("1")):
         with pytest.raises(IndexMissing, match="empty"):
@@ -149,3 +172,9 @@ def test_ask_many_encodes_once_and_keeps_order(engine: Engine, fake_embedder: Fa
     assert isinstance(last, Answer) and last.citations[0].doc == "garden"
     assert fake_embedder.calls == [2]  # one model call for the two questions that searched
     assert [engine.ask(q) for q in ("What do tomatoes need?",)][0] == last
+
+
+def test_ask_many_gives_every_question_its_result(store: FakeStore, engine: Engine) -> None:
+    assert engine.ask_many([]) == []
+    assert [type(r) for r in engine.ask_many(["", " "])] == [QuestionError, QuestionError]
+    assert isinstance(store.pointer(), IndexPointer)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from retrieval.query import (
+    QueryTerms,
     acronym_pattern,
     analyze_question,
     expected_answer_type,
@@ -11,7 +12,7 @@ from retrieval.query import (
 VOCABULARY = {"taiwan", "xi", "biden", "call", "tiktok", "red", "line", "spokesman"}
 
 
-def analyze(question: str, expansions: dict[str, str] | None = None):  # noqa: ANN201
+def analyze(question: str, expansions: dict[str, str] | None = None) -> QueryTerms:
     return analyze_question(
         question,
         knows=lambda word: word.lower() in VOCABULARY,

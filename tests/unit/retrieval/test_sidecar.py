@@ -13,7 +13,8 @@ from index.corpus import BUNDLED_CORPUS_DIR
 from index.store import ChromaStore
 from retrieval.engine import Engine, Snapshot
 from retrieval.sidecar import load_sidecar, write_sidecar
-from tests.conftest import TEST_DATA, FakeEmbedder
+from tests.support.fakes import FakeEmbedder
+from tests.support.paths import TEST_DATA
 
 QUESTIONS = ["What did Xi say about Taiwan?", "warranty of the license", "Who will travel?"]
 

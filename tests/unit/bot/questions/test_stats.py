@@ -12,9 +12,8 @@ from click.testing import CliRunner
 
 from bot import runtime
 from bot.cli import main
-from bot.question_log import QuestionLog
-from bot.service import UNAVAILABLE, Asker, Reply, ReplyKind
-from bot.stats import (
+from bot.questions.log import QuestionLog
+from bot.questions.stats import (
     EXPORT_COLUMNS,
     coverage_gaps,
     export_csv,
@@ -23,9 +22,10 @@ from bot.stats import (
     read_stats,
     render_stats,
 )
+from bot.service import UNAVAILABLE, Asker, Reply, ReplyKind
 from index.errors import ConfigError
 from retrieval.answer import Answer, Citation
-from tests.unit.bot.test_service import FakeEngine
+from tests.support.fakes import FakeEngine
 
 DAY = 86_400.0
 MONDAY = 1_767_571_200.0  # 2026-01-05T00:00:00Z

@@ -10,7 +10,7 @@ import yaml
 from bot.settings import Settings
 from bot.slack_app import create_web_client, question_text
 
-MANIFEST = Path(__file__).resolve().parents[3] / "slack-manifest.yml"
+MANIFEST = Path(__file__).resolve().parents[4] / "slack-manifest.yml"
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,8 @@ import json
 
 import pytest
 
-from bot.render_slack import (
+from bot.service import Reply, ReplyKind
+from bot.slack_app.render import (
     ANSWER_ACTIONS,
     FEEDBACK_DOWN,
     FEEDBACK_UP,
@@ -21,7 +22,6 @@ from bot.render_slack import (
     render_sources,
     split_text,
 )
-from bot.service import Reply, ReplyKind
 from retrieval.answer import Answer, Citation
 
 QUOTE = "Xi called the issue the “first red line” in the relationship."
@@ -105,9 +105,16 @@ def test_an_abstention_says_so_plainly_and_offers_only_feedback() -> None:
 @pytest.mark.parametrize("hostile", ["<!channel>", "<@U123>", "<!here|here>", "<#C1|x>", "a & b"])
 def test_text_from_people_and_documents_is_escaped_everywhere(hostile: str) -> None:
     cited = Citation(
-        1, "doc", f"T {hostile}", 1, 0, f"Q {hostile}.", 0.5, context=f"C {hostile}.",
+        1,
+        "doc",
+        f"T {hostile}",
+        1,
+        0,
+        f"Q {hostile}.",
+        0.5,
+        context=f"C {hostile}.",
         reason=f"R {hostile}",
-    )  # fmt: skip
+    )
     answer = Answer(f"Ask {hostile}", f"Q {hostile}. [1]", False, (cited,))
 
     rendered = render_answer(answer, "a1") + render_sources(answer)

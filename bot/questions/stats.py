@@ -1,6 +1,6 @@
 """``readout stats``: what the question log says about the last days, and its raw export.
 
-Read-only over the log ``bot.question_log`` writes: questions per day and platform, how often
+Read-only over the log ``bot.questions.log`` writes: questions per day and platform, how often
 readout abstained, which paragraphs it cites most, the questions it most often could not
 answer (where the documents have gaps), how people voted, and answer latency (p50/p95).
 Days are UTC. ``export_csv`` writes one row per question for a spreadsheet.
@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from bot.question_log import (
+from bot.questions.log import (
     ABSTAINED,
     ANSWERED,
     FAILED,
@@ -147,7 +147,7 @@ def open_log(path: Path) -> sqlite3.Connection:
     if not path.is_file():
         raise QuestionLogError(
             f"no question log at {path} yet: it is created when readout answers its first "
-            "question (set READOUT_DB if the bots write it elsewhere)."
+            "question (set READOUT_QUESTION_LOG if the bots write it elsewhere)."
         )
     return connect(path)
 
@@ -307,17 +307,37 @@ def export_csv(path: Path, out: TextIO, *, since: float | None) -> int:
             (start,),
         )
         for (
-            asked_at, platform, user_hash, channel_kind, question, outcome, abstained, cited,
-            latency_ms, index_version, answer_id, votes_up, votes_down,
-        ) in cursor:  # fmt: skip
+            asked_at,
+            platform,
+            user_hash,
+            channel_kind,
+            question,
+            outcome,
+            abstained,
+            cited,
+            latency_ms,
+            index_version,
+            answer_id,
+            votes_up,
+            votes_down,
+        ) in cursor:
             writer.writerow(
                 [
-                    _iso(asked_at), platform, user_hash, channel_kind, _inert_cell(question),
-                    outcome, "" if abstained is None else abstained, cited or "",
-                    round(latency_ms, 1), "" if index_version is None else index_version,
-                    answer_id or "", votes_up, votes_down,
+                    _iso(asked_at),
+                    platform,
+                    user_hash,
+                    channel_kind,
+                    _inert_cell(question),
+                    outcome,
+                    "" if abstained is None else abstained,
+                    cited or "",
+                    round(latency_ms, 1),
+                    "" if index_version is None else index_version,
+                    answer_id or "",
+                    votes_up,
+                    votes_down,
                 ]
-            )  # fmt: skip
+            )
             rows += 1
     return rows
 

@@ -1,7 +1,7 @@
-"""The Slack adapter: a slack-bolt ``AsyncApp`` for /ask, /quote, /source, @mentions and DMs.
+"""The Slack app: a slack-bolt ``AsyncApp`` for /ask, /quote, /source, @mentions and DMs.
 
 It owns only Slack plumbing; answering is :class:`bot.service.AnswerService`'s job and the
-look of a reply is :mod:`bot.render_slack`'s:
+look of a reply is :mod:`bot.slack_app.render`'s:
 
 * :func:`create_app` builds the app (a factory: nothing happens at import time). Every listener
   acknowledges at once and answers in a bolt *lazy listener*, so Slack's 3-second deadline never
@@ -12,8 +12,6 @@ look of a reply is :mod:`bot.render_slack`'s:
 * A message is answered once however often Slack delivers it: the delivery id is the message's
   channel and timestamp, the same for a retry (``X-Slack-Retry-Num``) and for a DM that arrives
   as both ``message.im`` and ``app_mention``.
-* :func:`serve` runs the app in Socket Mode or behind an HTTP endpoint (``/slack/events``, plus
-  ``GET /healthz``) until SIGINT/SIGTERM.
 
 Failures reaching Slack are logged with Slack's error code only; anything unexpected is logged
 with its traceback and the person gets a generic apology, never the exception's text.
@@ -21,17 +19,13 @@ with its traceback and the person gets a generic apology, never the exception's 
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import re
-import signal
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Protocol
 
 import aiohttp
-from aiohttp import web
-from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_bolt.lazy_listener.async_internals import to_runnable_function
 from slack_bolt.lazy_listener.async_runner import AsyncLazyListenerRunner
@@ -44,8 +38,11 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 )
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.question_log import QuestionLog
-from bot.render_slack import (
+from bot import commands
+from bot.service import CHANNEL, DM, EXPIRED, FAILED, AnswerService, Asker, Reply, ReplyKind
+from bot.serving import InFlight
+from bot.settings import Settings
+from bot.slack_app.render import (
     FEEDBACK_DOWN,
     FEEDBACK_UP,
     SHOW_SOURCES,
@@ -54,26 +51,20 @@ from bot.render_slack import (
     render_reply,
     render_sources,
 )
-from bot.service import EXPIRED, FAILED, AnswerService, Asker, Reply, ReplyKind
-from bot.settings import Settings
-from index.errors import ConfigError, ReadoutError
-from retrieval.engine import Engine
 
 log = logging.getLogger(__name__)
 
 PLATFORM = "slack"
 EVENTS_PATH = "/slack/events"
-HEALTH_PATH = "/healthz"
 RATE_LIMIT_RETRIES = 3
 SERVER_ERROR_RETRIES = 2
-SHUTDOWN_GRACE_SECONDS = 10.0
 THANKS = "Thanks for the feedback!"
 Payload = dict[str, Any]
 _MARKUP = re.compile(r"<([^<>]*)>")  # Slack wraps mentions, channels and links in <...>
 
 
 class ListenerTasks(AsyncLazyListenerRunner):
-    """Runs bolt's lazy listeners as tasks it keeps, so they can be awaited.
+    """Runs bolt's lazy listeners as tasks it keeps (:class:`bot.serving.InFlight`).
 
     bolt's default runner calls ``asyncio.ensure_future`` and drops the task: the event loop
     only holds weak references, and shutdown cannot wait for answers still being written.
@@ -81,35 +72,20 @@ class ListenerTasks(AsyncLazyListenerRunner):
 
     def __init__(self, logger: logging.Logger) -> None:
         self.logger = logger
-        self._tasks: set[asyncio.Future[None]] = set()
+        self.in_flight = InFlight()
 
     def start(self, function: Callable[..., Awaitable[None]], request: AsyncBoltRequest) -> None:
-        task = asyncio.ensure_future(
+        self.in_flight.spawn(
             to_runnable_function(internal_func=function, logger=self.logger, request=request)
         )
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
 
     async def wait_idle(self, timeout: float) -> bool:
-        """Wait until no lazy listener is running (including ones started meanwhile); False if
-        some are still running after ``timeout`` seconds."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while self._tasks:
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                return False
-            await asyncio.wait(set(self._tasks), timeout=remaining)
-        return True
+        """See :meth:`bot.serving.InFlight.wait_idle`."""
+        return await self.in_flight.wait_idle(timeout)
 
     async def aclose(self, timeout: float) -> None:
-        """Let running answers finish for up to ``timeout`` seconds, then cancel the rest."""
-        if not await self.wait_idle(timeout):
-            unfinished = list(self._tasks)
-            log.warning("cancelling %d unfinished Slack replies at shutdown", len(unfinished))
-            for task in unfinished:
-                task.cancel()
-            await asyncio.gather(*unfinished, return_exceptions=True)
+        """See :meth:`bot.serving.InFlight.aclose`."""
+        await self.in_flight.aclose(timeout)
 
 
 def create_web_client(settings: Settings) -> AsyncWebClient:
@@ -153,7 +129,7 @@ def create_app(
 
     async def answer_quote(command: Payload, respond: AsyncRespond) -> None:
         asker, text = _command_asker(command), question_text(command.get("text", ""))
-        await _deliver(service.quotes(asker, text), _ResponseUrl(respond))
+        await _deliver(service.quote(asker, text), _ResponseUrl(respond))
 
     async def answer_source(command: Payload, respond: AsyncRespond) -> None:
         asker, text = _command_asker(command), question_text(command.get("text", ""))
@@ -208,9 +184,9 @@ def create_app(
         async with _reported(where):
             await where.private(render_notice(THANKS if recorded else EXPIRED))
 
-    app.command("/ask")(ack=acknowledge, lazy=[answer_ask])
-    app.command("/quote")(ack=acknowledge, lazy=[answer_quote])
-    app.command("/source")(ack=acknowledge, lazy=[answer_source])
+    app.command(f"/{commands.ASK.name}")(ack=acknowledge, lazy=[answer_ask])
+    app.command(f"/{commands.QUOTE.name}")(ack=acknowledge, lazy=[answer_quote])
+    app.command(f"/{commands.SOURCE.name}")(ack=acknowledge, lazy=[answer_source])
     app.event("app_mention")(ack=acknowledge, lazy=[answer_mention])
     # Every message event is acknowledged (an unhandled one gets a 404 and Slack retries it);
     # answer_dm keeps only plain DMs.
@@ -227,81 +203,6 @@ def listener_tasks(app: AsyncApp) -> ListenerTasks:
     if not isinstance(runner, ListenerTasks):
         raise TypeError("not an app made by create_app")
     return runner
-
-
-HealthProbe = Callable[[], Awaitable[tuple[bool, dict[str, Any]]]]
-
-
-def create_web_app(app: AsyncApp, health: HealthProbe | None = None) -> web.Application:
-    """The HTTP-mode aiohttp application: bolt at ``/slack/events`` and ``GET /healthz``.
-
-    ``health`` is the readiness check (``readout health``'s); without one, ``/healthz`` only
-    says the process is up.
-    """
-
-    async def healthz(request: web.Request) -> web.Response:
-        if health is None:
-            return web.json_response({"ok": True})
-        ok, report = await health()
-        return web.json_response(report, status=200 if ok else 503)
-
-    web_app = app.web_app(path=EVENTS_PATH)
-    web_app.router.add_get(HEALTH_PATH, healthz)
-    return web_app
-
-
-def health_probe(settings: Settings, engine: Engine) -> HealthProbe:
-    """``readout health``'s check for ``/healthz``, reusing the bot's loaded model and store."""
-    from bot.health import check_health
-    from index.store import ChromaStore
-
-    store = engine.store if isinstance(engine.store, ChromaStore) else None
-
-    async def probe() -> tuple[bool, dict[str, Any]]:
-        # The check may wait on a silent Chroma server: keep it off the event loop.
-        report = await asyncio.to_thread(
-            check_health, settings, store=store, embedder=engine.embedder
-        )
-        return report.ok, report.to_json()
-
-    return probe
-
-
-async def serve(
-    settings: Settings,
-    engine: Engine,
-    *,
-    http: bool,
-    host: str,
-    port: int,
-    announce: Callable[[str], None],
-    question_log: QuestionLog | None = None,
-) -> None:
-    """Run the Slack bot until SIGINT or SIGTERM: Socket Mode, or HTTP with ``http=True``.
-
-    Questions and votes go to ``question_log`` when one is given."""
-    service = AnswerService.from_settings(settings, engine, question_log=question_log)
-    try:
-        app = create_app(settings, service)
-        # Check the tokens before the slow part (loading the model), so a typo fails in a second
-        bot_name = await _check_bot_token(app.client)
-        if not http:
-            await _check_app_token(app.client, settings.slack_app_token)
-        # Load the model and the index here, not only in service.start(): that runs under the
-        # per-answer timeout, which a cold start can exceed, and turns a ModelError or
-        # IndexMissing into a generic refusal instead of the message the CLI should print.
-        await asyncio.to_thread(_load, engine)
-        await service.start()
-        with _stop_on_signals() as stopped:
-            if http:
-                await _serve_http(
-                    app, host, port, stopped, announce, bot_name, health_probe(settings, engine)
-                )
-            else:
-                await _serve_socket_mode(app, settings, stopped, announce, bot_name)
-            await listener_tasks(app).aclose(SHUTDOWN_GRACE_SECONDS)
-    finally:
-        service.close()
 
 
 # -- replying ------------------------------------------------------------------------------
@@ -406,20 +307,20 @@ async def _reported(where: _Destination) -> AsyncIterator[None]:
 
 
 def _command_asker(command: Payload) -> Asker:
-    channel = str(command.get("channel_id", ""))
-    return Asker(PLATFORM, str(command.get("user_id", "")), "im" if _is_dm(channel) else "channel")
+    return _asker(command.get("user_id"), command.get("channel_id"))
 
 
 def _event_asker(event: Payload) -> Asker:
-    channel = str(event.get("channel", ""))
-    return Asker(PLATFORM, str(event.get("user", "")), "im" if _is_dm(channel) else "channel")
+    return _asker(event.get("user"), event.get("channel"))
 
 
 def _action_asker(body: Payload) -> Asker:
-    user = body.get("user") or {}
-    channel = body.get("channel") or {}
-    kind = "im" if _is_dm(str(channel.get("id", ""))) else "channel"
-    return Asker(PLATFORM, str(user.get("id", "")), kind)
+    return _asker((body.get("user") or {}).get("id"), (body.get("channel") or {}).get("id"))
+
+
+def _asker(user: object, channel: object) -> Asker:
+    # Slack calls a DM an "im"; the question log uses one word for it on every platform.
+    return Asker(PLATFORM, str(user or ""), DM if _is_dm(str(channel or "")) else CHANNEL)
 
 
 def _is_dm(channel: str) -> bool:
@@ -458,98 +359,3 @@ def question_text(text: str) -> str:
 
     unmarked = " ".join(_MARKUP.sub(plain, text).split())
     return unmarked.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
-
-
-# -- serving -------------------------------------------------------------------------------
-
-
-def _load(engine: Engine) -> None:
-    load = getattr(engine.embedder, "load", None)
-    if callable(load):
-        load()
-    engine.snapshot()
-
-
-async def _check_bot_token(client: AsyncWebClient) -> str:
-    """Fail fast, with a message fit to show, when Slack rejects the bot token."""
-    try:
-        response = await client.auth_test()
-    except SlackApiError as exc:
-        code = exc.response.get("error", "unknown error")
-        raise ConfigError(f"Slack rejected SLACK_BOT_TOKEN ({code})") from None
-    except (aiohttp.ClientError, TimeoutError) as exc:
-        reason = type(exc).__name__
-        raise ReadoutError(f"cannot reach Slack at {client.base_url} ({reason})") from None
-    return str(response.get("user") or "readout")
-
-
-async def _check_app_token(client: AsyncWebClient, app_token: str) -> None:
-    """Fail fast on a rejected app token: slack_sdk's Socket Mode client would retry forever."""
-    try:
-        await client.apps_connections_open(app_token=app_token)
-    except SlackApiError as exc:
-        code = exc.response.get("error", "unknown error")
-        raise ConfigError(
-            f"Slack rejected SLACK_APP_TOKEN ({code}); it must be an app-level token (xapp-…) "
-            "with the connections:write scope"
-        ) from None
-
-
-async def _serve_http(
-    app: AsyncApp,
-    host: str,
-    port: int,
-    stopped: asyncio.Event,
-    announce: Callable[[str], None],
-    bot_name: str,
-    health: HealthProbe,
-) -> None:
-    runner = web.AppRunner(create_web_app(app, health), access_log=None)
-    await runner.setup()
-    try:
-        site = web.TCPSite(runner, host, port)
-        try:
-            await site.start()
-        except OSError as exc:
-            raise ConfigError(f"cannot listen on {host}:{port} ({exc.strerror})") from None
-        bound_host, bound_port = runner.addresses[0][:2]
-        announce(
-            f"readout (@{bot_name}) is answering Slack events at "
-            f"http://{bound_host}:{bound_port}{EVENTS_PATH} (health: {HEALTH_PATH}). Ctrl-C stops."
-        )
-        await stopped.wait()
-    finally:
-        await runner.cleanup()
-
-
-async def _serve_socket_mode(
-    app: AsyncApp,
-    settings: Settings,
-    stopped: asyncio.Event,
-    announce: Callable[[str], None],
-    bot_name: str,
-) -> None:
-    handler = AsyncSocketModeHandler(app, app_token=settings.slack_app_token)
-    try:
-        await handler.connect_async()
-        announce(f"readout (@{bot_name}) is connected to Slack in Socket Mode. Ctrl-C stops.")
-        await stopped.wait()
-    finally:
-        await handler.close_async()
-
-
-@contextlib.contextmanager
-def _stop_on_signals() -> Iterator[asyncio.Event]:
-    """An event set by SIGINT or SIGTERM (``docker stop``), so shutdown is orderly."""
-    stopped = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    installed = []
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):  # e.g. Windows
-            loop.add_signal_handler(sig, stopped.set)
-            installed.append(sig)
-    try:
-        yield stopped
-    finally:
-        for sig in installed:
-            loop.remove_signal_handler(sig)

@@ -1,22 +1,23 @@
-"""The Discord adapter: slash commands, mentions and DMs answered with cited embeds.
+"""The Discord app: slash commands, mentions and DMs answered with cited embeds.
 
 It owns the discord.py client and what is Discord-specific around it, and nothing else:
 
 * :func:`create_app` builds the client (never at import time) with the default intents (no
   privileged message-content intent: mentions and DMs carry their text anyway) and
   ``AllowedMentions.none()``, so nothing a question or a document says can ping anyone;
-* the slash commands ``/ask``, ``/quote``, ``/source`` and ``/help``, registered with Discord
-  only when asked to (``readout serve discord --sync``), because Discord rate-limits that;
+* the slash commands of :mod:`bot.commands` (``/ask``, ``/quote``, ``/source``, ``/help``),
+  each defined once, registered with Discord only when asked to (``readout serve discord
+  --sync``), because Discord rate-limits that;
 * interactions are deferred (``defer(thinking=True)``, within Discord's 3 s) before any slow
   work, which ``bot.service.AnswerService`` runs off the event loop so the gateway heartbeat
   never stalls; mentions get a reply to the message, DMs a reply in the DM;
 * the "Show sources" and 👍/👎 buttons, whose custom ids carry the answer id, so they keep
   routing after a restart (answering "please ask again" once the answer is forgotten);
-* :func:`serve`: log in, print the invite URL, register commands if asked, connect, and turn
-  discord.py's failures into readout's error tree for the CLI.
+* start-up work in discord.py's own ``setup_hook`` (after login, before the gateway): the
+  invite URL, registering commands if asked, loading the model and the index.
 
-What to say comes from ``bot.service``; how it looks from ``bot.render_discord``. The token is
-handed to discord.py and never logged or printed.
+What to say comes from ``bot.service``; how it looks from ``bot.discord_app.render``; running
+it from ``bot.discord_app.serve``. The token is handed to discord.py and never logged.
 """
 
 from __future__ import annotations
@@ -25,11 +26,9 @@ import asyncio
 import contextlib
 import logging
 import re
-import signal
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal, TypeAlias
 
-import aiohttp
 import discord
 import yarl
 from discord import app_commands
@@ -37,40 +36,35 @@ from discord.gateway import DiscordWebSocket
 from discord.http import Route
 from discord.utils import MISSING
 
-from bot.question_log import QuestionLog
-from bot.render_discord import (
+from bot.discord_app.buttons import register_buttons
+from bot.discord_app.render import (
     corpus_label,
     pack_messages,
     render_discord,
     render_notice,
     render_sources,
 )
+from bot.discord_app.slash import slash_commands, sync_commands
 from bot.service import (
+    CHANNEL,
+    DM,
     EXPIRED,
     FAILED,
-    MAX_CHAT_QUESTION_CHARS,
-    USAGE,
     AnswerService,
     Asker,
     Reply,
     ReplyKind,
 )
+from bot.serving import Announce, InFlight, warm_up
 from bot.settings import Settings
 from index.errors import ConfigError, ReadoutError
-from retrieval.engine import Engine
 
 log = logging.getLogger(__name__)
 
 PLATFORM = "discord"
 INVITE_SCOPES = ("bot", "applications.commands")
-MAX_NAME_CHARS = 100
 DEFAULT_GUILD_READY_TIMEOUT = 2.0
 THANKS = "Thanks for the feedback."
-SOURCES_ID = "readout:sources:{answer_id}"
-VOTE_ID = "readout:vote:{vote}:{answer_id}"
-SOURCES_TEMPLATE = r"readout:sources:(?P<answer_id>[0-9a-f]{1,64})"
-VOTE_TEMPLATE = r"readout:vote:(?P<vote>up|down):(?P<answer_id>[0-9a-f]{1,64})"
-_VOTES = {"up": 1, "down": -1}
 
 Shards: TypeAlias = "int | Literal['auto'] | None"
 Interaction: TypeAlias = "discord.Interaction[discord.Client]"
@@ -132,55 +126,95 @@ def create_app(
         "guild_ready_timeout": guild_ready_timeout,
         "max_messages": None,  # answering needs no message cache
     }
+    app = DiscordApp(service, settings, shards=shards)
     client: discord.Client
     if shards is None:
-        client = discord.Client(**options)
+        client = _Client(app, **options)
     else:
-        # "auto" is resolved in serve(), so the gateway URL override still applies
-        client = discord.AutoShardedClient(
-            shard_count=None if shards == "auto" else shards, **options
-        )
-    return DiscordApp(client, service)
+        # "auto" is resolved in setup_hook, so the gateway URL override still applies
+        client = _ShardedClient(app, shard_count=None if shards == "auto" else shards, **options)
+    app.attach(client)
+    return app
+
+
+class _Client(discord.Client):
+    """The plain client, with readout's start-up in ``setup_hook``."""
+
+    def __init__(self, app: DiscordApp, **options: Any) -> None:
+        super().__init__(**options)
+        self._readout = app
+
+    async def setup_hook(self) -> None:
+        await self._readout.setup()
+
+
+class _ShardedClient(discord.AutoShardedClient):
+    """The sharded client, with the same start-up."""
+
+    def __init__(self, app: DiscordApp, **options: Any) -> None:
+        super().__init__(**options)
+        self._readout = app
+
+    async def setup_hook(self) -> None:
+        await self._readout.setup()
 
 
 class DiscordApp:
     """The handlers: each turns a Discord event into a service call and renders the reply."""
 
-    def __init__(self, client: discord.Client, service: AnswerService) -> None:
-        self.client = client
+    client: discord.Client
+    tree: app_commands.CommandTree[discord.Client]
+
+    def __init__(self, service: AnswerService, settings: Settings, *, shards: Shards) -> None:
         self.service = service
-        self.corpus = "the documents"  # named once the index is loaded, in serve()
-        self.announce: Callable[[str], None] | None = None  # where serve() tells the operator
+        self.settings = settings
+        self.shards = shards
+        self.corpus = "the documents"  # named once the index is loaded, in setup()
+        self.announce: Announce = lambda line: None  # where serve() tells the operator
+        self.sync = False  # register the slash commands in setup() (``--sync``)
+        self.in_flight = InFlight()
         self._announced_ready = False
-        self.tree: app_commands.CommandTree[discord.Client] = app_commands.CommandTree(client)
-        for command in _commands(self):
+
+    def attach(self, client: discord.Client) -> None:
+        """Wire the handlers, commands and buttons to ``client``."""
+        self.client = client
+        self.tree = app_commands.CommandTree(client)
+        for command in slash_commands(self):
             self.tree.add_command(command)
         self.tree.error(self._on_command_error)
-        self.sources_button, self.vote_button = _register_buttons(self)
+        self.sources_button, self.vote_button = register_buttons(self)
         client.event(self.on_message)
         client.event(self.on_ready)
 
+    async def setup(self) -> None:
+        """Start-up after login and before the gateway (discord.py's ``setup_hook``): print the
+        invite URL, register commands if asked, load the model and the index."""
+        client = self.client
+        if client.application_id is not None:
+            self.announce(f"Invite readout to a server: {invite_url(client.application_id)}")
+        if self.sync:
+            self.announce(await self.sync_commands(self.settings.discord_guild))
+        await warm_up(self.service)
+        self.corpus = corpus_label(await self.service.titles())
+        if self.shards == "auto" and isinstance(client, discord.AutoShardedClient):
+            client.shard_count = await _recommended_shards(client)
+
+    def _track_current_task(self) -> None:
+        # discord.py runs each event handler as its own task: shutdown waits for it.
+        task = asyncio.current_task()
+        if task is not None:
+            self.in_flight.add(task)
+
     # -- slash commands --------------------------------------------------------------------
 
-    async def ask(self, interaction: Interaction, question: str) -> None:
-        await self._deferred(interaction, lambda asker: self.service.ask(asker, question))
-
-    async def quote(self, interaction: Interaction, speaker: str) -> None:
-        await self._deferred(interaction, lambda asker: self.service.quotes(asker, speaker))
-
-    async def source(self, interaction: Interaction, ref: str) -> None:
-        await self._deferred(interaction, lambda asker: self.service.source(asker, ref))
-
-    async def help(self, interaction: Interaction) -> None:
-        await interaction.response.send_message(USAGE, ephemeral=True)
-
-    async def _deferred(
+    async def deferred(
         self, interaction: Interaction, work: Callable[[Asker], Awaitable[Reply]]
     ) -> None:
         """Acknowledge first (Discord drops an interaction not answered in 3 s), then work."""
         if not self.service.first_delivery(f"discord:interaction:{interaction.id}"):
             log.info("ignored redelivered interaction %s", interaction.id)
             return
+        self._track_current_task()
         try:
             await interaction.response.defer(thinking=True)
         except discord.HTTPException as exc:
@@ -265,7 +299,8 @@ class DiscordApp:
             return
         if not self.service.first_delivery(f"discord:message:{message.id}"):
             return
-        asker = Asker(PLATFORM, str(message.author.id), "dm" if is_dm else "channel")
+        asker = Asker(PLATFORM, str(message.author.id), DM if is_dm else CHANNEL)
+        self._track_current_task()
         try:
             with contextlib.suppress(discord.HTTPException):
                 await message.channel.typing()  # one "readout is typing…", best effort
@@ -312,157 +347,12 @@ class DiscordApp:
         log.error("slash command failed", exc_info=error)
         await _apologise(interaction)
 
-    # -- registration ----------------------------------------------------------------------
-
     async def sync_commands(self, guild_id: str = "") -> str:
         """Register the slash commands (globally, or in one guild for instant updates)."""
-        guild = discord.Object(int(guild_id)) if guild_id else None
-        where = f"in guild {guild_id}" if guild else "globally (may take up to an hour to appear)"
-        if guild is not None:
-            self.tree.copy_global_to(guild=guild)
-        try:
-            synced = await self.tree.sync(guild=guild)
-        except discord.Forbidden:
-            raise ConfigError(
-                f"Discord refused to register slash commands {where}: the bot must be in that "
-                "server, invited with the applications.commands scope (use the invite URL)."
-            ) from None
-        except discord.HTTPException as exc:
-            raise ReadoutError(
-                f"Discord refused to register slash commands {where} (HTTP {exc.status})."
-            ) from None
-        return f"Registered {len(synced)} slash commands {where}."
-
-
-async def serve(
-    app: DiscordApp,
-    settings: Settings,
-    *,
-    sync: bool = False,
-    shards: Shards = None,
-    announce: Callable[[str], None] = print,
-) -> None:
-    """Log in, print the invite URL, optionally register commands, load the model, connect.
-
-    Returns when the client is closed; Discord's refusals raise ``ConfigError`` (bad token,
-    bad guild) or ``ReadoutError`` (Discord unreachable)."""
-    if settings.discord_guild and not settings.discord_guild.isdigit():
-        raise ConfigError("READOUT_DISCORD_GUILD must be a numeric guild id")
-    client = app.client
-    app.announce = announce
-    async with client:
-        try:
-            await _prepare(app, settings, sync=sync, shards=shards, announce=announce)
-        except Exception:
-            if client.is_closed():  # stopped (Ctrl-C, SIGTERM) while starting: not a failure
-                log.debug("stopped while starting", exc_info=True)
-                return
-            raise
-        await _connect(client)
-
-
-async def _prepare(
-    app: DiscordApp,
-    settings: Settings,
-    *,
-    sync: bool,
-    shards: Shards,
-    announce: Callable[[str], None],
-) -> None:
-    """Everything before the gateway: a bad token fails here, before the model loads."""
-    client = app.client
-    await _login(client, settings)
-    if client.application_id is not None:
-        announce(f"Invite readout to a server: {invite_url(client.application_id)}")
-    if sync:
-        announce(await app.sync_commands(settings.discord_guild))
-    await app.service.start()
-    app.corpus = await asyncio.to_thread(_corpus_of, app.service.engine)
-    if shards == "auto" and isinstance(client, discord.AutoShardedClient):
-        client.shard_count = await _recommended_shards(client)
-
-
-def run_discord(
-    settings: Settings,
-    engine: Engine,
-    *,
-    sync: bool = False,
-    shards: Shards = None,
-    announce: Callable[[str], None] = print,
-    question_log: QuestionLog | None = None,
-) -> None:
-    """``readout serve discord``: serve until SIGINT/SIGTERM, then close cleanly (questions and
-    votes go to ``question_log`` when one is given)."""
-    service = AnswerService.from_settings(settings, engine, question_log=question_log)
-    try:
-        asyncio.run(
-            _serve_until_stopped(settings, service, sync=sync, shards=shards, announce=announce)
-        )
-    finally:
-        service.close()
-
-
-async def _serve_until_stopped(
-    settings: Settings,
-    service: AnswerService,
-    *,
-    sync: bool,
-    shards: Shards,
-    announce: Callable[[str], None],
-) -> None:
-    app = create_app(settings, service, shards=shards)
-    loop = asyncio.get_running_loop()
-    closing: set[asyncio.Task[None]] = set()
-
-    def stop() -> None:
-        log.info("stopping: closing the Discord connection")
-        task = loop.create_task(app.client.close())
-        closing.add(task)
-        task.add_done_callback(closing.discard)
-
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):  # not on Windows
-            loop.add_signal_handler(signum, stop)
-    await serve(app, settings, sync=sync, shards=shards, announce=announce)
+        return await sync_commands(self.tree, guild_id)
 
 
 # -- internals -------------------------------------------------------------------------------
-
-
-async def _login(client: discord.Client, settings: Settings) -> None:
-    api = settings.discord_api_url
-    try:
-        await client.login(settings.discord_token)
-    except discord.LoginFailure:
-        raise ConfigError(
-            "Discord rejected DISCORD_TOKEN (401 Unauthorized): copy the bot token again from "
-            "the Developer Portal (your application → Bot → Reset Token)."
-        ) from None
-    except discord.HTTPException as exc:
-        raise ReadoutError(
-            f"Discord's API at {api} answered HTTP {exc.status} while logging in; try again later."
-        ) from None
-    except (aiohttp.ClientError, OSError) as exc:
-        raise ReadoutError(f"cannot reach Discord's API at {api} ({type(exc).__name__}).") from None
-
-
-async def _connect(client: discord.Client) -> None:
-    try:
-        await client.connect(reconnect=True)
-    except discord.PrivilegedIntentsRequired:
-        raise ConfigError(
-            "Discord says this bot needs a privileged intent it was not granted."
-        ) from None
-    except discord.ConnectionClosed as exc:
-        if exc.code == 4004:
-            raise ConfigError(
-                "Discord's gateway rejected DISCORD_TOKEN (close code 4004)."
-            ) from None
-        raise ReadoutError(
-            f"Discord closed the gateway connection (close code {exc.code})."
-        ) from None
-    except discord.GatewayNotFound:
-        raise ReadoutError("cannot find Discord's gateway; try again later.") from None
 
 
 async def _recommended_shards(client: discord.Client) -> int:
@@ -476,12 +366,8 @@ async def _recommended_shards(client: discord.Client) -> int:
     return count
 
 
-def _corpus_of(engine: Engine) -> str:
-    return corpus_label(record.title for record in engine.snapshot().documents.values())
-
-
 def _asker(interaction: Interaction) -> Asker:
-    kind = "channel" if interaction.guild_id is not None else "dm"
+    kind = CHANNEL if interaction.guild_id is not None else DM
     return Asker(PLATFORM, str(interaction.user.id), kind)
 
 
@@ -509,98 +395,3 @@ def strip_mention(content: str, user_id: int) -> str:
 def _reference(message: discord.Message) -> discord.MessageReference:
     # the question may have been deleted meanwhile: then answer without the reply arrow
     return message.to_reference(fail_if_not_exists=False)
-
-
-def _commands(app: DiscordApp) -> list[app_commands.Command[Any, ..., None]]:
-    """The slash command definitions; Discord enforces the lengths before we see the input."""
-
-    @app_commands.command(
-        name="ask", description="Answer a question by quoting the documents, with citations."
-    )
-    @app_commands.describe(question="Your question, e.g. What did Xi say about Taiwan?")
-    async def ask(
-        interaction: discord.Interaction,
-        question: app_commands.Range[str, 1, MAX_CHAT_QUESTION_CHARS],
-    ) -> None:
-        await app.ask(interaction, question)
-
-    @app_commands.command(
-        name="quote", description="Every statement the documents attribute to someone."
-    )
-    @app_commands.describe(speaker="Who, e.g. Xi or Biden")
-    async def quote(
-        interaction: discord.Interaction, speaker: app_commands.Range[str, 1, MAX_NAME_CHARS]
-    ) -> None:
-        await app.quote(interaction, speaker)
-
-    @app_commands.command(name="source", description="Show one paragraph of the documents in full.")
-    @app_commands.describe(n="A paragraph number like 12, or doc:12")
-    async def source(
-        interaction: discord.Interaction, n: app_commands.Range[str, 1, MAX_NAME_CHARS]
-    ) -> None:
-        await app.source(interaction, n)
-
-    @app_commands.command(name="help", description="How to ask readout about the documents.")
-    async def help_(interaction: discord.Interaction) -> None:
-        await app.help(interaction)
-
-    return [ask, quote, source, help_]
-
-
-def _register_buttons(
-    app: DiscordApp,
-) -> tuple[Callable[[str], discord.ui.Item[Any]], Callable[[str, str], discord.ui.Item[Any]]]:
-    """Register the persistent buttons with the client; return their constructors.
-
-    They are dynamic items: the custom id alone (``readout:sources:<answer id>``,
-    ``readout:vote:up:<answer id>``) says what a click means, so discord.py keeps no state per
-    message and a click still routes after a restart. Bound to ``app`` by closure because
-    discord.py registers item classes, not instances."""
-
-    class SourcesButton(
-        discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]], template=SOURCES_TEMPLATE
-    ):
-        def __init__(self, answer_id: str) -> None:
-            super().__init__(
-                discord.ui.Button(
-                    label="Show sources",
-                    style=discord.ButtonStyle.secondary,
-                    custom_id=SOURCES_ID.format(answer_id=answer_id),
-                )
-            )
-            self.answer_id = answer_id
-
-        @classmethod
-        async def from_custom_id(
-            cls, interaction: Interaction, item: discord.ui.Item[Any], match: re.Match[str]
-        ) -> SourcesButton:
-            return cls(match["answer_id"])
-
-        async def callback(self, interaction: Interaction) -> None:
-            await app.show_sources(interaction, self.answer_id)
-
-    class VoteButton(
-        discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]], template=VOTE_TEMPLATE
-    ):
-        def __init__(self, vote: str, answer_id: str) -> None:
-            super().__init__(
-                discord.ui.Button(
-                    emoji="👍" if vote == "up" else "👎",
-                    style=discord.ButtonStyle.secondary,
-                    custom_id=VOTE_ID.format(vote=vote, answer_id=answer_id),
-                )
-            )
-            self.vote = vote
-            self.answer_id = answer_id
-
-        @classmethod
-        async def from_custom_id(
-            cls, interaction: Interaction, item: discord.ui.Item[Any], match: re.Match[str]
-        ) -> VoteButton:
-            return cls(match["vote"], match["answer_id"])
-
-        async def callback(self, interaction: Interaction) -> None:
-            await app.record_vote(interaction, self.answer_id, _VOTES[self.vote])
-
-    app.client.add_dynamic_items(SourcesButton, VoteButton)
-    return SourcesButton, VoteButton

@@ -13,31 +13,23 @@ import yarl
 from discord.gateway import DiscordWebSocket
 from discord.http import Route
 
-from bot.discord_app import (
-    SOURCES_ID,
-    SOURCES_TEMPLATE,
-    VOTE_ID,
-    VOTE_TEMPLATE,
+from bot.discord_app.app import (
     create_app,
     invite_url,
     parse_shards,
-    serve,
     strip_mention,
 )
+from bot.discord_app.buttons import SOURCES_ID, SOURCES_TEMPLATE, VOTE_ID, VOTE_TEMPLATE
+from bot.discord_app.serve import serve
 from bot.service import AnswerService
 from bot.settings import Settings
 from index.errors import ConfigError
-
-
-class NoEngine:
-    """Wiring tests never ask anything."""
-
-    embedder = None
+from tests.support.fakes import FakeEngine
 
 
 @pytest.fixture
 def service() -> Iterator[AnswerService]:
-    service = AnswerService(NoEngine())  # type: ignore[arg-type]
+    service = AnswerService(FakeEngine())
     yield service
     service.close()
 
@@ -82,7 +74,8 @@ async def test_the_client_pings_nobody_uses_default_intents_and_the_configured_e
     )
     app = create_app(settings, service)
     client = app.client
-    assert type(client) is discord.Client
+    assert isinstance(client, discord.Client)
+    assert not isinstance(client, discord.AutoShardedClient)
     assert client.allowed_mentions is not None
     assert client.allowed_mentions.to_dict() == {"parse": []}
     assert client.intents == discord.Intents.default()
@@ -131,7 +124,15 @@ def test_strip_mention_removes_only_our_mentions() -> None:
 
 async def test_a_non_numeric_guild_is_refused_before_connecting(service: AnswerService) -> None:
     settings = Settings(discord_token="t", discord_guild="my-server")
-    app = create_app(settings, service)
     with pytest.raises(ConfigError, match="READOUT_DISCORD_GUILD"):
-        await serve(app, settings, sync=True)
+        await serve(settings, service, announce=print, sync=True)
+
+
+async def test_start_up_work_runs_in_discords_setup_hook(service: AnswerService) -> None:
+    app = create_app(Settings(), service)
+    announced: list[str] = []
+    app.announce = announced.append
+    await app.client.setup_hook()  # what discord.py calls after login, before the gateway
+    assert app.corpus == "T"  # the service warmed up and named the corpus
+    assert announced == []  # no application id yet, no --sync: nothing to tell
     await app.client.close()

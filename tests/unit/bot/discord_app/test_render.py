@@ -5,7 +5,7 @@ from __future__ import annotations
 import discord
 import pytest
 
-from bot.render_discord import (
+from bot.discord_app.render import (
     ABSTAIN_COLOUR,
     ANSWER_COLOUR,
     CONTENT_LIMIT,

@@ -1,31 +1,21 @@
 """The question log: what people ask, how it went, and their 👍/👎, in one SQLite file.
 
 Operators need to know what is asked, what goes unanswered and whether answers help, so every
-question that reaches the engine, from any adapter, is recorded (``READOUT_DB``, see
-``bot.settings``):
-
-    questions  when (UTC epoch seconds), platform, a salted hash of the user id (never the
-               id itself), channel kind, the question as searched, the outcome (answered,
-               abstained, unavailable, failed), latency, index version, the answer's id
-    citations  the doc and paragraph each cited sentence came from
-    feedback   one vote (+1/-1) per user per answer id; voting again replaces it
-    meta       the salt, when ``READOUT_LOG_SALT`` does not provide one
+question that reaches the engine, from any surface, is recorded (``READOUT_QUESTION_LOG``, see
+``bot.settings``; the tables are in :mod:`bot.questions.schema`).
 
 Writing never holds up an answer: :class:`QuestionLog` hashes the user id, puts the record on a
 queue and returns; one background thread writes whatever has queued in one transaction. If the
 database is locked for longer than ``busy_timeout`` or the disk is full, the thread logs a
 warning and drops those records; the people asking never notice.
 
-The database runs in WAL mode, so ``readout stats`` reads while a bot writes. Its schema is
-versioned with ``PRAGMA user_version``: ``MIGRATIONS[n]`` takes version ``n`` to ``n + 1``, and
-opening a database applies whatever is missing, each step in one transaction; a database
-written by a newer readout is refused rather than guessed at. Questions and votes older than
-``READOUT_LOG_DAYS`` are deleted when the log opens and hourly after that.
+The database runs in WAL mode, so ``readout stats`` reads while a bot writes. Questions and
+votes older than ``READOUT_QUESTION_LOG_DAYS`` are deleted when the log opens and hourly after
+that.
 """
 
 from __future__ import annotations
 
-import getpass
 import hashlib
 import hmac
 import logging
@@ -35,22 +25,24 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bot.questions.schema import (
+    BUSY_TIMEOUT_SECONDS,
+    QuestionLogError,
+    connect,
+    transaction,
+)
 from bot.service import Asker, Reply, ReplyKind
-from bot.settings import Settings
-from index.errors import ReadoutError, StoreUnavailable
+from bot.settings import DEFAULT_QUESTION_LOG_DAYS, Settings
 from retrieval.answer import Answer
-from retrieval.conversation import Turn
-from retrieval.engine import Engine
 
 log = logging.getLogger(__name__)
 
-BUSY_TIMEOUT_SECONDS = 2.0
 MAX_PENDING = 10_000
 WRITE_BATCH = 500
 PRUNE_EVERY_SECONDS = 3600.0
@@ -62,46 +54,6 @@ ABSTAINED = "abstained"
 UNAVAILABLE = "unavailable"
 FAILED = "failed"
 OUTCOMES = (ANSWERED, ABSTAINED, UNAVAILABLE, FAILED)
-
-# MIGRATIONS[n] takes the schema from version n to n + 1. Append; never edit a released step.
-MIGRATIONS: tuple[tuple[str, ...], ...] = (
-    (
-        """CREATE TABLE questions (
-            id            INTEGER PRIMARY KEY,
-            asked_at      REAL    NOT NULL,
-            platform      TEXT    NOT NULL,
-            user_hash     TEXT    NOT NULL,
-            channel_kind  TEXT    NOT NULL,
-            question      TEXT    NOT NULL,
-            outcome       TEXT    NOT NULL,
-            abstained     INTEGER,
-            latency_ms    REAL    NOT NULL,
-            index_version INTEGER,
-            answer_id     TEXT    UNIQUE
-        )""",
-        "CREATE INDEX questions_by_time ON questions (asked_at)",
-        """CREATE TABLE citations (
-            question_id INTEGER NOT NULL REFERENCES questions (id) ON DELETE CASCADE,
-            n           INTEGER NOT NULL,
-            doc         TEXT    NOT NULL,
-            paragraph   INTEGER NOT NULL,
-            PRIMARY KEY (question_id, n)
-        )""",
-        """CREATE TABLE feedback (
-            answer_id TEXT    NOT NULL,
-            user_hash TEXT    NOT NULL,
-            vote      INTEGER NOT NULL CHECK (vote IN (-1, 1)),
-            voted_at  REAL    NOT NULL,
-            PRIMARY KEY (answer_id, user_hash)
-        )""",
-        "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
-    ),
-)
-SCHEMA_VERSION = len(MIGRATIONS)
-
-
-class QuestionLogError(ReadoutError):
-    """The question log cannot be opened or read (the message says why and what to do)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,78 +89,6 @@ class _Flush:
 _STOP = object()
 
 
-def connect(path: Path, *, busy_timeout: float = BUSY_TIMEOUT_SECONDS) -> sqlite3.Connection:
-    """A connection to the log at ``path`` (created, in WAL mode, migrated to this schema).
-
-    Autocommit mode: callers open their own transactions."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise QuestionLogError(f"cannot create {path.parent} ({exc.strerror})") from None
-    connection = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None)
-    try:
-        connection.execute("PRAGMA journal_mode = WAL")
-        connection.execute("PRAGMA synchronous = NORMAL")  # WAL stays consistent; it's a log
-        connection.execute("PRAGMA foreign_keys = ON")
-        migrate(connection)
-    except sqlite3.DatabaseError as exc:
-        connection.close()
-        raise QuestionLogError(f"the question log {path} cannot be used ({exc})") from None
-    except BaseException:
-        connection.close()
-        raise
-    return connection
-
-
-def migrate(
-    connection: sqlite3.Connection, migrations: Sequence[Sequence[str]] = MIGRATIONS
-) -> int:
-    """Bring the schema up to ``len(migrations)``, one transaction per step; the version
-    reached. Safe when several processes open the same new database at once."""
-    target = len(migrations)
-    version = _user_version(connection)
-    if version > target:
-        raise QuestionLogError(
-            f"the question log was written by a newer readout (schema v{version}; this one "
-            f"knows up to v{target}). Upgrade readout, or point READOUT_DB at another file."
-        )
-    while version < target:
-        with transaction(connection):
-            version = _user_version(connection)  # another process may have migrated meanwhile
-            if version < target:
-                for statement in migrations[version]:
-                    connection.execute(statement)
-                version += 1
-                connection.execute(f"PRAGMA user_version = {version:d}")
-    return version
-
-
-@contextmanager
-def transaction(connection: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    """``BEGIN IMMEDIATE`` (take the write lock now, waiting up to the busy timeout) …
-    ``COMMIT``, or ``ROLLBACK`` on any error."""
-    connection.execute("BEGIN IMMEDIATE")
-    try:
-        yield connection
-    except BaseException:
-        if connection.in_transaction:
-            connection.execute("ROLLBACK")
-        raise
-    connection.execute("COMMIT")
-
-
-def _user_version(connection: sqlite3.Connection) -> int:
-    return int(connection.execute("PRAGMA user_version").fetchone()[0])
-
-
-def local_user() -> str:
-    """Who is at the terminal (for ``readout ask`` and ``chat``); hashed like every id."""
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):  # no login name, e.g. a container's arbitrary uid
-        return ""
-
-
 class QuestionLog:
     """Records questions and votes in the SQLite file at ``path`` from a background thread.
 
@@ -221,7 +101,7 @@ class QuestionLog:
         path: Path,
         *,
         salt: str = "",
-        retention_days: float = 90.0,
+        retention_days: float = DEFAULT_QUESTION_LOG_DAYS,
         busy_timeout: float = BUSY_TIMEOUT_SECONDS,
         max_pending: int = MAX_PENDING,
         clock: Callable[[], float] = time.time,
@@ -247,7 +127,11 @@ class QuestionLog:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> QuestionLog:
-        return cls(settings.question_db, salt=settings.log_salt, retention_days=settings.log_days)
+        return cls(
+            settings.question_log_path,
+            salt=settings.question_log_salt,
+            retention_days=settings.question_log_days,
+        )
 
     def __enter__(self) -> QuestionLog:
         return self
@@ -407,8 +291,9 @@ class QuestionLog:
         if questions.rowcount or votes.rowcount:
             log.info(
                 "question log: deleted %d questions and %d votes past retention",
-                questions.rowcount, votes.rowcount,
-            )  # fmt: skip
+                questions.rowcount,
+                votes.rowcount,
+            )
 
 
 def _insert(connection: sqlite3.Connection, record: LoggedQuestion | Vote) -> None:
@@ -473,25 +358,3 @@ def question_log(settings: Settings, *, enabled: bool = True) -> Iterator[Questi
     finally:
         if opened is not None:
             opened.close()
-
-
-def ask_logged(
-    engine: Engine,
-    question: str,
-    questions: QuestionLog | None,
-    asker: Asker,
-    history: Sequence[Turn] = (),
-) -> Answer:
-    """``engine.ask(question, history)``, recorded with its latency in ``questions`` when there
-    is one (an unreachable store as "unavailable"; bad input is refused unlogged)."""
-    started = time.perf_counter()
-    try:
-        answer = engine.ask(question, history)
-    except StoreUnavailable:
-        if questions is not None:
-            searched = " ".join(question.split())
-            questions.record_unanswered(asker, searched, UNAVAILABLE, time.perf_counter() - started)
-        raise
-    if questions is not None:
-        questions.record_answer(asker, answer, time.perf_counter() - started)
-    return answer

@@ -9,26 +9,17 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from bot.question_log import (
-    SCHEMA_VERSION,
-    QuestionLog,
-    QuestionLogError,
-    ask_logged,
-    connect,
-    migrate,
-    question_log,
-)
-from bot.service import UNAVAILABLE, AnswerService, Asker, Reply, ReplyKind
+from bot.questions.log import QuestionLog, question_log
+from bot.service import TERMINAL, UNAVAILABLE, AnswerService, Asker, Reply, ReplyKind
 from bot.settings import Settings
 from index.errors import QuestionError, StoreUnavailable
 from retrieval.answer import Answer, Citation
-from tests.unit.bot.test_service import FakeEngine
+from tests.support.fakes import FakeEngine
 
 ASKER = Asker("slack", "U0RAWUSERID", "channel")
 DAY = 86_400.0
@@ -53,17 +44,6 @@ def cited(question: str = "What did Xi say about Taiwan?") -> Answer:
 def rows(path: Path, sql: str, *args: Any) -> list[tuple[Any, ...]]:
     with sqlite3.connect(path) as db:
         return db.execute(sql, args).fetchall()
-
-
-@pytest.fixture
-def db_path(tmp_path: Path) -> Path:
-    return tmp_path / "logs" / "questions.sqlite3"
-
-
-@pytest.fixture
-def qlog(db_path: Path) -> Iterator[QuestionLog]:
-    with QuestionLog(db_path) as opened:
-        yield opened
 
 
 def test_an_answer_is_recorded_with_everything_but_the_raw_user_id(
@@ -142,44 +122,6 @@ def test_one_vote_per_user_per_answer_and_a_new_vote_replaces_it(
     ]
 
 
-def test_wal_mode_and_a_versioned_schema(qlog: QuestionLog, db_path: Path) -> None:
-    assert rows(db_path, "PRAGMA journal_mode") == [("wal",)]
-    assert rows(db_path, "PRAGMA user_version") == [(SCHEMA_VERSION,)]
-
-
-def test_migrations_run_in_order_and_keep_the_data(db_path: Path) -> None:
-    steps = [("CREATE TABLE t (a INTEGER)", "INSERT INTO t VALUES (1)")]
-    db_path.parent.mkdir(parents=True)
-    connection = sqlite3.connect(db_path, isolation_level=None)
-    assert migrate(connection, steps) == 1
-    steps.append(("ALTER TABLE t ADD COLUMN b TEXT DEFAULT 'new'",))
-    assert migrate(connection, steps) == 2
-    assert migrate(connection, steps) == 2  # nothing left to do
-    assert connection.execute("SELECT a, b FROM t").fetchall() == [(1, "new")]
-    assert connection.execute("PRAGMA user_version").fetchone() == (2,)
-    connection.close()
-
-
-def test_a_failed_migration_leaves_the_previous_version(db_path: Path) -> None:
-    db_path.parent.mkdir(parents=True)
-    connection = sqlite3.connect(db_path, isolation_level=None)
-    migrate(connection, [("CREATE TABLE t (a INTEGER)",)])
-    broken = [("CREATE TABLE t (a INTEGER)",), ("CREATE TABLE u (a)", "NOT SQL AT ALL")]
-    with pytest.raises(sqlite3.OperationalError):
-        migrate(connection, broken)
-    assert connection.execute("PRAGMA user_version").fetchone() == (1,)
-    assert connection.execute("SELECT name FROM sqlite_master WHERE name = 'u'").fetchall() == []
-    connection.close()
-
-
-def test_a_log_from_a_newer_readout_is_refused(db_path: Path) -> None:
-    db_path.parent.mkdir(parents=True)
-    with sqlite3.connect(db_path) as db:
-        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
-    with pytest.raises(QuestionLogError, match="newer readout"):
-        connect(db_path)
-
-
 def test_questions_and_votes_past_retention_are_deleted(db_path: Path) -> None:
     clock = Clock()
     with QuestionLog(db_path, retention_days=30, clock=clock) as old:
@@ -224,7 +166,7 @@ def test_a_full_disk_logs_a_warning_and_writing_resumes_when_there_is_room(
         """
         import logging, resource, signal, sys
         from pathlib import Path
-        from bot.question_log import QuestionLog
+        from bot.questions.log import QuestionLog
         from bot.service import Asker
         from retrieval.answer import Answer
 
@@ -250,7 +192,7 @@ def test_a_full_disk_logs_a_warning_and_writing_resumes_when_there_is_room(
         [sys.executable, "-c", script, str(path)], capture_output=True, text=True, timeout=60
     )
     assert done.returncode == 0, done.stderr
-    assert "WARNING:bot.question_log:question log:" in done.stdout
+    assert "WARNING:bot.questions.log:question log:" in done.stdout
     assert "records not written" in done.stdout and "STILL ANSWERING" in done.stdout
     questions = [q for (q,) in rows(path, "SELECT question FROM questions ORDER BY id")]
     assert questions[0] == "before" and questions[-1] == "after"
@@ -292,10 +234,10 @@ def test_an_unusable_database_means_no_log_and_a_warning(
 ) -> None:
     not_a_db = tmp_path / "questions.sqlite3"
     not_a_db.write_bytes(b"this is not a database at all, not even close" * 100)
-    with question_log(Settings(db=not_a_db)) as opened:
+    with question_log(Settings(question_log=not_a_db)) as opened:
         assert opened is None
     assert "questions will not be logged" in caplog.text
-    with question_log(Settings(db=tmp_path / "ok.sqlite3"), enabled=False) as disabled:
+    with question_log(Settings(question_log=tmp_path / "ok.sqlite3"), enabled=False) as disabled:
         assert disabled is None
     assert not (tmp_path / "ok.sqlite3").exists()
 
@@ -304,40 +246,62 @@ def test_the_default_location_is_beside_the_store_or_a_state_folder_in_server_mo
     tmp_path: Path,
 ) -> None:
     env = {"READOUT_STORE": str(tmp_path / "index"), "XDG_STATE_HOME": str(tmp_path / "state")}
-    assert Settings.from_env(env).question_db == tmp_path / "index" / "questions.sqlite3"
+    assert Settings.from_env(env).question_log_path == tmp_path / "index" / "questions.sqlite3"
     server = Settings.from_env({**env, "READOUT_CHROMA_URL": "http://127.0.0.1:8000"})
-    assert server.question_db == tmp_path / "state" / "readout" / "questions.sqlite3"
-    explicit = Settings.from_env({**env, "READOUT_DB": str(tmp_path / "q.db")})
-    assert explicit.question_db == tmp_path / "q.db"
+    assert server.question_log_path == tmp_path / "state" / "readout" / "questions.sqlite3"
+    explicit = Settings.from_env({**env, "READOUT_QUESTION_LOG": str(tmp_path / "q.db")})
+    assert explicit.question_log_path == tmp_path / "q.db"
 
 
 def test_log_settings_are_validated_and_the_salt_is_secret() -> None:
-    settings = Settings.from_env({"READOUT_LOG_DAYS": "30", "READOUT_LOG_SALT": "pepper-123"})
-    assert settings.log_days == 30 and settings.log_salt == "pepper-123"
+    settings = Settings.from_env(
+        {"READOUT_QUESTION_LOG_DAYS": "30", "READOUT_QUESTION_LOG_SALT": "pepper-123"}
+    )
+    assert settings.question_log_days == 30 and settings.question_log_salt == "pepper-123"
     assert "pepper-123" not in repr(settings)
-    assert Settings.from_env({}).log_days == 90
-    with pytest.raises(Exception, match="READOUT_LOG_DAYS"):
-        Settings.from_env({"READOUT_LOG_DAYS": "forever"})
+    assert Settings.from_env({}).question_log_days == 90
+    with pytest.raises(Exception, match="READOUT_QUESTION_LOG_DAYS"):
+        Settings.from_env({"READOUT_QUESTION_LOG_DAYS": "forever"})
 
 
-def test_ask_logged_records_answers_and_outages_but_not_bad_input(
+def test_the_old_setting_names_still_work_and_the_new_ones_win(tmp_path: Path) -> None:
+    old = {
+        "READOUT_DB": str(tmp_path / "old.db"),
+        "READOUT_LOG_DAYS": "7",
+        "READOUT_LOG_SALT": "old-salt",
+    }
+    settings = Settings.from_env(old)
+    assert settings.question_log_path == tmp_path / "old.db"
+    assert (settings.question_log_days, settings.question_log_salt) == (7, "old-salt")
+    both = Settings.from_env(
+        {**old, "READOUT_QUESTION_LOG": str(tmp_path / "new.db"), "READOUT_QUESTION_LOG_DAYS": "3"}
+    )
+    assert (both.question_log_path, both.question_log_days) == (tmp_path / "new.db", 3)
+    with pytest.raises(Exception, match="READOUT_QUESTION_LOG_DAYS"):
+        Settings.from_env({"READOUT_LOG_DAYS": "forever"})  # named by its new name
+
+
+async def test_the_question_is_logged_as_searched_normalised_once(
     qlog: QuestionLog, db_path: Path
 ) -> None:
     engine = FakeEngine()
-    answer = ask_logged(engine, "  Where  is Taiwan? ", qlog, Asker("cli", "me", "terminal"))
-    assert answer.question == "  Where  is Taiwan? "
-
-    engine.error = StoreUnavailable("down")
-    with pytest.raises(StoreUnavailable):
-        ask_logged(engine, "Where  is Taiwan?", qlog, Asker("cli", "me", "terminal"))
-    engine.error = QuestionError("empty")
-    with pytest.raises(QuestionError):
-        ask_logged(engine, "   ", qlog, Asker("cli", "me", "terminal"))
-    assert ask_logged(FakeEngine(), "no log", None, ASKER).question == "no log"
+    service = AnswerService(engine, question_log=qlog, batch_window=0)
+    terminal = Asker("cli", "me", TERMINAL)
+    try:
+        answer, _ = await service.answer(terminal, "  Where\u200b  is Ｔａｉｗａｎ? ")
+        assert answer.question == "Where is Taiwan?"
+        engine.error = StoreUnavailable("down")
+        with pytest.raises(StoreUnavailable):
+            await service.answer(terminal, "Where\tis  Taiwan?\u200d")
+        with pytest.raises(QuestionError):
+            await service.answer(terminal, "   ")  # refused before any search: not logged
+    finally:
+        service.close()
+    assert engine.asked == ["Where is Taiwan?", "Where is Taiwan?"]
     assert qlog.flush()
-    assert rows(db_path, "SELECT platform, channel_kind, outcome FROM questions ORDER BY id") == [
-        ("cli", "terminal", "answered"),
-        ("cli", "terminal", "unavailable"),
+    assert rows(db_path, "SELECT question, channel_kind, outcome FROM questions ORDER BY id") == [
+        ("Where is Taiwan?", "terminal", "answered"),
+        ("Where is Taiwan?", "terminal", "unavailable"),
     ]
 
 
