@@ -59,7 +59,8 @@ def test_readout_chat_reads_each_line_with_the_session_so_far(
     assert "(read as" not in answers[1]
 
 
-def test_ask_json_stdin_takes_conversations_by_id(readout_env: dict[str, str]) -> None:
+def test_ask_json_stdin_takes_conversations_by_id(article_env: dict[str, str]) -> None:
+    readout_env = article_env
     requests = [
         {"question": "What did Biden say about TikTok?", "conversation": "a"},
         {"question": "What did Biden stress about Taiwan?", "conversation": "b"},

@@ -18,9 +18,12 @@ import pytest
 from bot.questions.log import QuestionLog
 from bot.service import TOO_LONG, USAGE
 from bot.slack_app import listener_tasks
+from index.errors import QuestionError
 from retrieval.answer import Answer
+from retrieval.conversation import Turn
 from retrieval.engine import Engine
 from tests.support.fake_discord import APP_ID, DM_CHANNEL_ID, Call
+from tests.support.fakes import EngineWrapper
 from tests.support.ops import (
     WAIT,
     CountingDiscord,
@@ -48,19 +51,18 @@ LINK = "[click me](https://evil.example/phish)"
 FENCE = "```\nrm -rf / # a code fence\n```"
 
 
-class SearchedEngine:
+class SearchedEngine(EngineWrapper):
     """The real engine, remembering every question it was asked to search."""
 
     def __init__(self, engine: Engine) -> None:
-        self._engine = engine
+        super().__init__(engine)
         self.searched: list[str] = []
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._engine, name)
-
-    def ask_many(self, questions: Sequence[str]) -> list[Answer | Exception]:
+    def ask_many(
+        self, questions: Sequence[str], histories: Sequence[Sequence[Turn]] | None = None
+    ) -> list[Answer | QuestionError]:
         self.searched.extend(questions)
-        return list(self._engine.ask_many(questions))
+        return self.engine.ask_many(questions, histories)
 
 
 @pytest.fixture
