@@ -151,12 +151,16 @@ async def test_answers_in_flight_when_the_server_dies_end_as_unavailable_never_a
     askers = [asyncio.create_task(keep_asking()) for _ in range(3)]
     try:
         assert await _poll(lambda: len(replies) >= 6, 120)
-        killed_at = time.monotonic()
         await asyncio.to_thread(server.kill)
+        # Taken once the kill has returned: a question started while the process was still
+        # dying may be answered, and that is not what this test is about.
+        killed_at = time.monotonic()
         assert await _poll(
             lambda: any(r[0] > killed_at + 0.2 and r[2] is ReplyKind.UNAVAILABLE for r in replies),
             30,
         )
+        # The server may serve before start() returns: "down" ends when the restart begins.
+        restarting_at = time.monotonic()
         await asyncio.to_thread(server.start)
         restarted_at = time.monotonic()
         assert await _poll(
@@ -175,8 +179,9 @@ async def test_answers_in_flight_when_the_server_dies_end_as_unavailable_never_a
             assert text == UNAVAILABLE and finished - started < LIMIT
         else:
             assert EXPECTED in text
-    during = [r for r in replies if killed_at + 0.2 < r[0] and r[1] < restarted_at]
-    assert during and all(kind is ReplyKind.UNAVAILABLE for _, _, kind, _ in during)
+    during = [r for r in replies if killed_at + 0.2 < r[0] and r[1] < restarting_at]
+    answered = [r for r in during if r[2] is not ReplyKind.UNAVAILABLE]
+    assert during and not answered, (killed_at, restarting_at, answered[:3])
 
 
 async def test_a_silent_server_is_unavailable_within_5s(
