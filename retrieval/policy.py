@@ -5,11 +5,14 @@ This is the one place that answers "why did it rank this first?". The numbers co
 * **Search depths** (how many nearest sentences and paragraphs each search returns), set here
   by hand: they bound the work per question, not the order of the answers.
 * **Fitted parameters**, one calibration per embedding model, in ``ranker.json`` beside this
-  module: a logistic regression over the features of ``features.FEATURES``, giving each
-  candidate sentence the probability that it lies in the passage that answers the question, and
-  one threshold on the best candidate's probability below which readout abstains. They are
-  fitted by ``make train`` (``scripts/train_ranker.py``) on public question sets kept in
-  ``data/``, validated on whole documents held out, never set by hand.
+  module: two logistic regressions over the features of ``features.FEATURES``. The *rank* head
+  orders the candidate sentences (which one to quote first); the *answer* head gives each the
+  probability that it lies in the passage that answers the question, and readout abstains when
+  no candidate reaches one fitted threshold. Two heads because the training sets label
+  passages, not sentences: the answer head learns from every sentence of the labelled passage,
+  the rank head only from its likeliest answer sentence. They are fitted by ``make train``
+  (``scripts/train_ranker.py``) on public question sets kept in ``data/``, validated on whole
+  documents held out, never set by hand.
 
 A model with no calibration (``READOUT_MODEL`` pointing elsewhere) falls back to the default
 model's, with a warning: cosine scales differ between models, so its abstention threshold is
@@ -54,7 +57,7 @@ TYPED_MIN_SIMILARITY = 0.30
 # "NSC"/"National Security Council" 0.53, "AI"/"another incremental" 0.31).
 ACRONYM_CANDIDATES = 20
 ACRONYM_SIMILARITY = 0.40
-# Composition: after the best sentence, up to two more whose probability is nearly as high: from
+# Composition: after the first sentence, up to two more the rank head likes nearly as much: from
 # the same paragraph (usually the rest of the statement) within this share of the best's, from
 # elsewhere only within the stricter one.
 MAX_SENTENCES = 3
@@ -103,7 +106,7 @@ class Calibration:
         return 1.0 / (1.0 + np.exp(-logits))
 
     def answers(self, best_probability: float) -> bool:
-        """Whether the best candidate is likely enough to be quoted as an answer."""
+        """Whether the likeliest passage is likely enough for readout to answer at all."""
         return best_probability >= self.threshold
 
     @classmethod
