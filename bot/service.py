@@ -356,7 +356,7 @@ class AnswerService:
         if not self.first_delivery(delivery_id):
             return Reply(ReplyKind.DUPLICATE, "")
         question = normalize_question(text)
-        if not question or question.lower() in {"help", "?"}:
+        if not question or _asks_for_help(question):
             return Reply(ReplyKind.USAGE, USAGE)
         if len(question) > MAX_CHAT_QUESTION_CHARS:
             return Reply(ReplyKind.TOO_LONG, TOO_LONG)
@@ -373,12 +373,16 @@ class AnswerService:
         """Statements attributed to ``speaker`` (the first few, cited)."""
         if len(speaker) > MAX_CHAT_QUESTION_CHARS:
             return Reply(ReplyKind.TOO_LONG, TOO_LONG)
+        if _asks_for_help(speaker):
+            return Reply(ReplyKind.USAGE, USAGE)
         if not normalize_question(speaker):
             return Reply(ReplyKind.USAGE, NO_SPEAKER)
         return await self._chat_reply(asker, ReplyKind.QUOTES, self.find_quotes(speaker))
 
     async def source(self, asker: Asker, ref: str) -> Reply:
         """One paragraph in full, for ``/source N`` or ``/source doc:N``."""
+        if _asks_for_help(ref):
+            return Reply(ReplyKind.USAGE, USAGE)
         if not normalize_question(ref):
             return Reply(ReplyKind.USAGE, NO_SOURCE)
         return await self._chat_reply(asker, ReplyKind.SOURCE, self.find_source(ref))
@@ -462,6 +466,12 @@ class AnswerService:
 
 
 _LOGGED_KINDS = frozenset({ReplyKind.ANSWER, ReplyKind.UNAVAILABLE, ReplyKind.FAILED})
+
+
+def _asks_for_help(text: str) -> bool:
+    """``help`` (or ``?``) as a command's whole argument means usage, on every command: nobody
+    means a speaker called "help" or a paragraph called "?"."""
+    return normalize_question(text).lower() in {"help", "?"}
 
 
 def _refusal(exc: BaseException) -> Reply:

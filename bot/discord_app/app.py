@@ -26,7 +26,7 @@ import asyncio
 import contextlib
 import logging
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Literal, TypeAlias
 
 import discord
@@ -36,7 +36,7 @@ from discord.gateway import DiscordWebSocket
 from discord.http import Route
 from discord.utils import MISSING
 
-from bot.discord_app.buttons import register_buttons
+from bot.discord_app.buttons import is_readout_button, register_buttons
 from bot.discord_app.render import (
     corpus_label,
     pack_messages,
@@ -65,6 +65,7 @@ PLATFORM = "discord"
 INVITE_SCOPES = ("bot", "applications.commands")
 DEFAULT_GUILD_READY_TIMEOUT = 2.0
 THANKS = "Thanks for the feedback."
+UNSUPPORTED_BUTTON = "This button is no longer supported. Please ask again."
 
 Shards: TypeAlias = "int | Literal['auto'] | None"
 Interaction: TypeAlias = "discord.Interaction[discord.Client]"
@@ -185,6 +186,7 @@ class DiscordApp:
         self.sources_button, self.vote_button = register_buttons(self)
         client.event(self.on_message)
         client.event(self.on_ready)
+        client.event(self.on_interaction)
 
     async def setup(self) -> None:
         """Start-up after login and before the gateway (discord.py's ``setup_hook``): print the
@@ -274,6 +276,25 @@ class DiscordApp:
             await interaction.response.send_message(THANKS if known else EXPIRED, ephemeral=True)
         except Exception:
             log.exception("recording feedback for answer %s failed", answer_id)
+            await _apologise(interaction)
+
+    async def on_interaction(self, interaction: Interaction) -> None:
+        """A click on a button no registered item handles (one from an older readout, whose
+        custom id has another format) gets a private notice: discord.py drops it silently, and
+        Discord would show the clicker "This interaction failed"."""
+        if interaction.type is not discord.InteractionType.component:
+            return
+        data: Mapping[str, object] = interaction.data or {}  # a union of TypedDicts
+        custom_id = data.get("custom_id")
+        if not isinstance(custom_id, str) or is_readout_button(custom_id):
+            return  # the dynamic items answer these
+        if not self.service.first_delivery(f"discord:interaction:{interaction.id}"):
+            return
+        log.info("answered a click on an unsupported button (%d characters)", len(custom_id))
+        try:
+            await interaction.response.send_message(UNSUPPORTED_BUTTON, ephemeral=True)
+        except Exception:
+            log.exception("answering a click on an unsupported button failed")
             await _apologise(interaction)
 
     def _answer_view(self, reply: Reply) -> discord.ui.View:

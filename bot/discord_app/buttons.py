@@ -21,6 +21,12 @@ VOTE_ID = "readout:vote:{vote}:{answer_id}"
 SOURCES_TEMPLATE = r"readout:sources:(?P<answer_id>[0-9a-f]{1,64})"
 VOTE_TEMPLATE = r"readout:vote:(?P<vote>up|down):(?P<answer_id>[0-9a-f]{1,64})"
 _VOTES = {"up": 1, "down": -1}
+_TEMPLATES = tuple(re.compile(t) for t in (SOURCES_TEMPLATE, VOTE_TEMPLATE))
+
+
+def is_readout_button(custom_id: str) -> bool:
+    """Whether one of the buttons registered below handles ``custom_id``."""
+    return any(template.fullmatch(custom_id) for template in _TEMPLATES)
 
 
 def register_buttons(

@@ -26,7 +26,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Protocol
 
 import aiohttp
+from slack_bolt import BoltResponse
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_bolt.error import BoltUnhandledRequestError
 from slack_bolt.lazy_listener.async_internals import to_runnable_function
 from slack_bolt.lazy_listener.async_runner import AsyncLazyListenerRunner
 from slack_bolt.request.async_request import AsyncBoltRequest
@@ -117,6 +119,11 @@ def create_app(
         client=client or create_web_client(settings),
         # Only HTTP mode uses it; passing it (even "") stops bolt reading the environment itself.
         signing_secret=settings.slack_signing_secret,
+        # Slack sends requests no listener wants (app_rate_limited needs no subscription; Home
+        # tab opens, uninstalls, reactions, buttons from older versions): bolt would answer
+        # them 404, Slack may then disable the event subscription and shows clickers a
+        # warning. Raising routes them to _on_error below, which acknowledges them.
+        raise_error_for_unhandled_request=True,
     )
     app.listener_runner.lazy_listener_runner = ListenerTasks(app.logger)
 
@@ -151,9 +158,10 @@ def create_app(
         await _deliver(asking, where)
 
     async def answer_dm(event: Payload, client: AsyncWebClient) -> None:
-        # Edits, deletions, joins and bot posts arrive as message subtypes: only plain messages
-        # in a DM are questions. Channel messages reach us only if someone over-subscribes.
-        if event.get("channel_type") != "im" or event.get("subtype") or _from_a_bot(event):
+        # Edits, deletions, joins and bot posts arrive as message subtypes too: only messages a
+        # person typed in a DM are questions. Channel messages reach us only if someone
+        # over-subscribes.
+        if event.get("channel_type") != "im" or not _typed_by_a_person(event):
             return
         channel = event.get("channel", "")
         where = _Conversation(
@@ -194,7 +202,31 @@ def create_app(
     app.action(SHOW_SOURCES)(ack=acknowledge, lazy=[show_sources])
     votes = re.compile(f"^({FEEDBACK_UP}|{FEEDBACK_DOWN})$")
     app.action(votes)(ack=acknowledge, lazy=[record_vote])
+    app.error(_on_error)
     return app
+
+
+async def _on_error(
+    error: Exception, request: AsyncBoltRequest, response: BoltResponse | None
+) -> BoltResponse | None:
+    """bolt's error handler: acknowledges requests no listener handles; logs anything else
+    with its traceback, as bolt's default handler does."""
+    if isinstance(error, BoltUnhandledRequestError):
+        # Routine, and one per Slack event: DEBUG, with the type only (never the payload)
+        log.debug("acknowledged an unhandled Slack request: %s", _request_type(request.body))
+        return BoltResponse(status=200, body="")
+    log.error("Slack listener failed", exc_info=error)
+    return None
+
+
+def _request_type(body: Payload) -> str:
+    event = body.get("event")
+    if isinstance(event, dict) and event.get("type"):
+        return f"event {event['type']}"
+    actions = body.get("actions")
+    if isinstance(actions, list) and actions and isinstance(actions[0], dict):
+        return f"action {actions[0].get('action_id', '?')}"
+    return str(body.get("type") or body.get("command") or "unknown")
 
 
 def listener_tasks(app: AsyncApp) -> ListenerTasks:
@@ -333,6 +365,16 @@ def _from_a_bot(event: Payload) -> bool:
     if event.get("bot_id") or event.get("bot_profile"):
         return True
     return event.get("subtype") == "bot_message"
+
+
+# Subtypes that still carry a message a person wrote: a DM with a screenshot attached, and a
+# thread reply also sent to the conversation. Every other subtype (edits, deletions, joins, bot
+# posts ...) is Slack describing a change, and answering it could loop with another bot.
+_TYPED_SUBTYPES = frozenset({None, "file_share", "thread_broadcast"})
+
+
+def _typed_by_a_person(event: Payload) -> bool:
+    return event.get("subtype") in _TYPED_SUBTYPES and not _from_a_bot(event)
 
 
 def _message_key(event: Payload) -> str:
