@@ -95,6 +95,12 @@ def _acronym_token(match: re.Match[str]) -> str:
     return f"{word}_acronym" if word in _FUNCTION_WORDS else match.group(0)
 
 
+def query_stems(query: str) -> list[str]:
+    """A query's distinct stems in order, tokenised as the indexed texts were."""
+    words = WORD.findall(lexical_form(query).lower())
+    return list(dict.fromkeys(stem(w) for w in words if w not in STOPWORDS_EN))
+
+
 def stem(word: str) -> str:
     """The Snowball stem of one lower-cased word, as the BM25 index stores it."""
     return str(_stemmer().stemWord(word.lower()))
@@ -193,8 +199,7 @@ class LexicalIndex:
 
     def search(self, query: str, k: int) -> list[LexicalHit]:
         """The ``k`` best rows for ``query`` (scores normalised, see LexicalHit), best first."""
-        query = lexical_form(query)
-        stems = {stem(w) for w in WORD.findall(query.lower()) if w not in STOPWORDS_EN}
+        stems = query_stems(query)
         # What an average-length text holding each query word once scores: bm25s's Lucene
         # variant gives such a word idf * 1 / (1 + k1).
         # A query of only common words ("call") cannot earn full credit: the norm is at least
@@ -219,10 +224,7 @@ class LexicalIndex:
 
     def analyze(self, query: str) -> QueryTokens:
         """``query``'s words as this index tokenises them, in order, with their IDF weights."""
-        stems = [
-            stem(w) for w in WORD.findall(lexical_form(query).lower()) if w not in STOPWORDS_EN
-        ]
-        stems = list(dict.fromkeys(stems))
+        stems = query_stems(query)
         return QueryTokens(
             stems=tuple(stems),
             ids=tuple(self._token_ids.get(s, -1) for s in stems),
