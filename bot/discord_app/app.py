@@ -138,26 +138,23 @@ def create_app(
     return app
 
 
-class _Client(discord.Client):
-    """The plain client, with readout's start-up in ``setup_hook``."""
+class _ReadoutStartup:
+    """Readout's start-up in discord.py's ``setup_hook``, for either kind of client."""
 
     def __init__(self, app: DiscordApp, **options: Any) -> None:
-        super().__init__(**options)
+        super().__init__(**options)  # the discord.py client next in the MRO
         self._readout = app
 
     async def setup_hook(self) -> None:
         await self._readout.setup()
 
 
-class _ShardedClient(discord.AutoShardedClient):
-    """The sharded client, with the same start-up."""
+class _Client(_ReadoutStartup, discord.Client):
+    """The plain client."""
 
-    def __init__(self, app: DiscordApp, **options: Any) -> None:
-        super().__init__(**options)
-        self._readout = app
 
-    async def setup_hook(self) -> None:
-        await self._readout.setup()
+class _ShardedClient(_ReadoutStartup, discord.AutoShardedClient):
+    """The sharded client."""
 
 
 class DiscordApp:
