@@ -19,7 +19,11 @@ into a temporary store; every question's candidates are measured by the engine i
   questions, which name no document, are grouped into their three articles by clustering their
   vectors), never single questions. The threshold is chosen on those held-out predictions: the
   lowest-risk point that keeps in-corpus abstentions under ``MAX_FALSE_ABSTENTION``.
-* The shipped model is then fitted on everything. The run is deterministic.
+* The shipped model is then fitted on everything. The fitting is deterministic, but the
+  measured features are not quite: two runs over the same indexes differ in the fifth decimal
+  of the feature means (float noise in the threaded encoder or chromadb's approximate search,
+  not yet pinned down), which moves some weights in the second decimal and the threshold by
+  about 0.01 (0.288, 0.291, 0.299 in three runs).
 
 Usage: ``python scripts/train_ranker.py [--out retrieval/ranker.json] [--work DIR]``.
 """
@@ -47,6 +51,7 @@ from bot.settings import Settings
 from retrieval import policy
 from retrieval.engine import Engine, Scored
 from retrieval.features import FEATURES
+from retrieval.policy import Calibration
 
 ROOT = Path(__file__).resolve().parent.parent
 # The sets trained on: (name, corpus paths, questions, document for questions that name none).
@@ -94,8 +99,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="readout-train-") as scratch:
         work = args.work or Path(scratch)
         questions, model_id = measure_all(work)
-    report, threshold = cross_validate(questions)
-    model = fit(questions, range(len(questions)))
+    report, threshold = cross_validate(questions, model_id)
+    model = fit(questions, range(len(questions)), model_id)
     write(args.out, model_id, model, threshold, report)
     print(json.dumps(report, indent=2))
 
@@ -187,35 +192,9 @@ def _groups(engine: Engine, cases: list[dict[str, object]], default_doc: str) ->
     return groups
 
 
-@dataclass
-class Head:
-    """One logistic regression over the standardised features."""
-
-    coef: np.ndarray
-    intercept: float
-
-
-@dataclass
-class Model:
-    """Two heads over the same standardised features: ``rank`` orders the candidates (which
-    sentence to quote), ``answer`` is the probability that the chosen one answers."""
-
-    mean: np.ndarray
-    scale: np.ndarray
-    rank: Head
-    answer: Head
-
-    def _logits(self, matrix: np.ndarray, head: Head) -> np.ndarray:
-        return ((matrix - self.mean) / self.scale) @ head.coef + head.intercept
-
-    def order(self, matrix: np.ndarray) -> np.ndarray:
-        return np.argsort(-self._logits(matrix, self.rank), kind="stable")
-
-    def probability(self, matrix: np.ndarray) -> np.ndarray:
-        return 1.0 / (1.0 + np.exp(-self._logits(matrix, self.answer)))
-
-
-def fit(questions: list[Question], indices: range | np.ndarray) -> Model:
+def fit(questions: list[Question], indices: range | np.ndarray, model_id: str) -> Calibration:
+    """Both heads fitted on ``questions[indices]``, as the engine will read them (the
+    threshold is chosen afterwards, on held-out predictions)."""
     chosen = [questions[i] for i in indices if len(questions[i].labels)]
     matrix = np.vstack([q.features for q in chosen])
     labels = np.concatenate([q.labels for q in chosen])
@@ -233,18 +212,20 @@ def fit(questions: list[Question], indices: range | np.ndarray) -> Model:
         ]
     )
     sentence_weight = np.concatenate([_answer_sentence_only(q) for q in chosen])
-    return Model(
-        mean,
-        scale,
-        rank=_head(standard, labels, question_weight * sentence_weight),
-        answer=_head(standard, labels, question_weight),
+    rank_coef, rank_intercept = _head(standard, labels, question_weight * sentence_weight)
+    coef, intercept = _head(standard, labels, question_weight)
+    return Calibration(
+        model_id, FEATURES, mean, scale, rank_coef, rank_intercept, coef, intercept, threshold=0.5
     )
 
 
-def _head(standard: np.ndarray, labels: np.ndarray, weights: np.ndarray) -> Head:
+def _head(
+    standard: np.ndarray, labels: np.ndarray, weights: np.ndarray
+) -> tuple[np.ndarray, float]:
+    """One logistic regression over the standardised features: its weights and intercept."""
     learner = LogisticRegression(C=REGULARISATION, max_iter=5000)
     learner.fit(standard, labels, sample_weight=weights * len(weights) / weights.sum())
-    return Head(learner.coef_[0].copy(), float(learner.intercept_[0]))
+    return learner.coef_[0].copy(), float(learner.intercept_[0])
 
 
 COVERAGE = FEATURES.index("coverage_sentence")
@@ -269,19 +250,19 @@ def _answer_sentence_only(q: Question) -> np.ndarray:
     return weights
 
 
-def cross_validate(questions: list[Question]) -> tuple[dict[str, object], float]:
+def cross_validate(questions: list[Question], model_id: str) -> tuple[dict[str, object], float]:
     """Held-out-document predictions for every question; the threshold chosen on them."""
     groups = np.array([q.group for q in questions])
     best = np.zeros(len(questions))
     correct = np.zeros(len(questions), dtype=bool)
     ranks = np.full(len(questions), np.inf)
     for train, test in GroupKFold(n_splits=FOLDS).split(groups, groups=groups):
-        model = fit(questions, train)
+        model = fit(questions, train, model_id)
         for i in test:
             q = questions[i]
             if not len(q.labels):
                 continue
-            order = model.order(q.features)
+            order = np.argsort(-model.preference(q.features), kind="stable")
             best[i] = float(model.probability(q.features).max())
             correct[i] = q.labels[order[0]]
             hits = np.flatnonzero(q.labels[order])
@@ -313,7 +294,7 @@ def _threshold(answerable: np.ndarray, unanswerable: np.ndarray) -> float:
 
 
 def write(
-    out: Path, model_id: str, model: Model, threshold: float, report: dict[str, object]
+    out: Path, model_id: str, model: Calibration, threshold: float, report: dict[str, object]
 ) -> None:
     existing = json.loads(out.read_text()) if out.exists() else {}
     same_format = existing.get("format") == policy.CALIBRATION_FORMAT
@@ -327,12 +308,12 @@ def write(
         "mean": [round(float(v), 6) for v in model.mean],
         "scale": [round(float(v), 6) for v in model.scale],
         "rank": {
-            "coef": [round(float(v), 6) for v in model.rank.coef],
-            "intercept": round(model.rank.intercept, 6),
+            "coef": [round(float(v), 6) for v in model.rank_coef],
+            "intercept": round(model.rank_intercept, 6),
         },
         "answer": {
-            "coef": [round(float(v), 6) for v in model.answer.coef],
-            "intercept": round(model.answer.intercept, 6),
+            "coef": [round(float(v), 6) for v in model.coef],
+            "intercept": round(model.intercept, 6),
         },
         "threshold": round(threshold, 6),
         "learner": f"two sklearn LogisticRegression(C={REGULARISATION}) heads, standardised "
