@@ -8,7 +8,10 @@ It owns everything about *answering* that is not about a platform:
 * de-duplicating deliveries (Slack and Discord both redeliver what they think failed);
 * running the synchronous engine off the event loop, in its own worker pool and under a
   timeout, so a slow answer never blocks acknowledgements or the Discord heartbeat;
-* remembering recent answers for the "Show sources" and feedback buttons;
+* the "Show sources" and feedback buttons, whose signed values (:mod:`bot.buttons`) say which
+  answer they are under: votes are recorded against that answer id whatever its age, and
+  sources are rebuilt from the recorded question on whichever process handles the click (a
+  recent answer of this process is reused as it is);
 * telling an optional :class:`QuestionSink` (the question log) about every question that
   reached the engine, and how it went;
 * what the adapters need to know about the index (its titles) and about health, so no
@@ -35,6 +38,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from bot import commands
+from bot.buttons import AnswerRef
 from bot.settings import (
     DEFAULT_ANSWER_TIMEOUT_SECONDS,
     DEFAULT_RATE_LIMIT,
@@ -71,6 +75,11 @@ UNAVAILABLE = "Search is unavailable right now. Please try again in a minute."
 TIMED_OUT = "That took too long to answer. Please try again in a moment."
 FAILED = "Sorry, something went wrong while answering. The error has been logged."
 EXPIRED = "That answer is too old to show its sources; please ask again."
+INVALID_BUTTON = "This button is no longer valid. Please ask again."
+INDEX_CHANGED = (
+    "The documents have been re-indexed since this answer: these are the sources as of the "
+    "current index."
+)
 NO_SPEAKER = f"Name a speaker, e.g. `{commands.example(commands.QUOTE)}`."
 NO_SOURCE = (
     "Give a paragraph number, e.g. "
@@ -119,6 +128,21 @@ class FeedbackSink(Protocol):
     """Where 👍/👎 votes go (issue 7 stores them; by default they are logged)."""
 
     def record(self, answer_id: str, asker: Asker, vote: int) -> None: ...
+
+
+class RecordedAnswer(Protocol):
+    """What the question log kept of an answer (``bot.questions.log.LoggedAnswer``)."""
+
+    @property
+    def question(self) -> str: ...  # as understood: the rewrite, for a follow-up
+    @property
+    def index_version(self) -> int: ...
+
+
+class AnswerRecords(Protocol):
+    """Finds a recorded answer by id (the question log). Blocking: called off the loop."""
+
+    def find_answer(self, answer_id: str) -> RecordedAnswer | None: ...
 
 
 class QuestionSink(Protocol):
@@ -206,8 +230,9 @@ class DeliveryDeduper:
         return True
 
 
-class QuestionLogSink(QuestionSink, FeedbackSink, Protocol):
-    """A log that records both questions and votes (``bot.questions.log.QuestionLog``)."""
+class QuestionLogSink(QuestionSink, FeedbackSink, AnswerRecords, Protocol):
+    """A log that records questions and votes, and finds answers again
+    (``bot.questions.log.QuestionLog``)."""
 
 
 class AnswerService:
@@ -227,6 +252,7 @@ class AnswerService:
         batch_window: float = BATCH_WINDOW_SECONDS,
         question_log: QuestionSink | None = None,
         health: HealthCheck | None = None,
+        records: AnswerRecords | None = None,
     ) -> None:
         self._engine = engine
         self._limiter = RateLimiter(rate_limit, rate_window, clock=clock)
@@ -236,6 +262,7 @@ class AnswerService:
         self._feedback = feedback or LoggingFeedback()
         self._question_log = question_log
         self._health = health
+        self._records = records
         self._recent: OrderedDict[str, Answer] = OrderedDict()
         self._batch_window = batch_window
         self._batchers: dict[asyncio.AbstractEventLoop, _QuestionBatcher] = {}
@@ -259,6 +286,7 @@ class AnswerService:
             feedback=question_log,
             question_log=question_log,
             health=health,
+            records=question_log,
         )
 
     async def start(self) -> None:
@@ -399,12 +427,53 @@ class AnswerService:
         return Reply(kind, answer.text, answer, self._remember(answer))
 
     def recent_answer(self, answer_id: str) -> Answer | None:
-        """A recent answer, for "Show sources"; None once it has aged out."""
+        """An answer this process gave recently; None once it has aged out (or if another
+        process gave it)."""
         return self._recent.get(answer_id)
 
+    async def sources(self, asker: Asker, ref: AnswerRef, *, seen_as: str = "") -> Reply:
+        """ "Show sources" for the answer a (verified) button is under, on any process.
+
+        The question is the button's own, else the question log's, else ``seen_as`` (what the
+        adapter read from the clicked message). The answer is this process's own when it is
+        still remembered, else the recorded question answered again against the current
+        index; when the index has changed since, the reply's text says so. Not logged as a
+        question (it was logged when asked), but rate-limited like one: it costs as much."""
+        answer = self._recent.get(ref.answer_id)
+        if answer is not None:
+            return Reply(ReplyKind.SOURCE, "", answer, ref.answer_id)
+        if not ref.asked:  # a /quote or /source listing: nothing to ask again
+            return Reply(ReplyKind.USAGE, EXPIRED)
+        question, version = ref.question, ref.index_version
+        if not question and self._records is not None:
+            records = self._records
+            try:
+                found = await asyncio.to_thread(records.find_answer, ref.answer_id)
+            except Exception:  # a broken log must not break the click
+                log.exception("looking up answer %s failed", ref.answer_id)
+                found = None
+            if found is not None:
+                question, version = found.question, found.index_version or version
+        question = question or normalize_question(seen_as)
+        if not question:
+            log.info("no question found for answer %s: cannot rebuild its sources", ref.answer_id)
+            return Reply(ReplyKind.USAGE, EXPIRED)
+        limited = self._rate_limited(asker)
+        if limited:
+            return limited
+        try:
+            # The question as understood stands on its own: no conversation needed.
+            answer = await self._within_timeout(self._batcher().ask(validate_question(question)))
+        except Exception as exc:
+            return _refusal(exc)
+        moved = bool(version and answer.index_version and answer.index_version != version)
+        log.info("rebuilt the sources of answer %s (index changed: %s)", ref.answer_id, moved)
+        return Reply(ReplyKind.SOURCE, INDEX_CHANGED if moved else "", answer, ref.answer_id)
+
     def record_feedback(self, answer_id: str, asker: Asker, vote: int) -> bool:
-        """Record 👍 (+1) / 👎 (-1) for an answer; False if the answer is unknown."""
-        if vote not in {1, -1} or answer_id not in self._recent:
+        """Record 👍 (+1) / 👎 (-1) for an answer id (from a verified button: any age, any
+        process); False for anything but ±1."""
+        if vote not in {1, -1}:
             return False
         try:
             self._feedback.record(answer_id, asker, vote)

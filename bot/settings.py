@@ -27,6 +27,7 @@ READOUT_SLACK_API_URL      Slack Web API base URL                      Slack's o
 READOUT_DISCORD_API_URL    Discord REST base URL                       Discord's own
 READOUT_DISCORD_GATEWAY_URL  Discord gateway URL                       Discord's own
 READOUT_DISCORD_GUILD      guild id for instant command sync           (unset: global)
+READOUT_BUTTON_SECRET      key for signing answer buttons' values      (unset: derived, below)
 READOUT_BENCH_DIR          where ``make bench`` builds its corpora     a temporary folder
 =========================  ==========================================  =========================
 
@@ -35,6 +36,9 @@ Older names still work as aliases (the new name wins when both are set): ``READO
 
 Every default is one named constant: here, or imported from the module that uses it (the store's
 timeout and token header, the writer lock's lease), so no other module declares it again.
+
+``READOUT_BUTTON_SECRET`` signs what the answer buttons carry (``bot.buttons``); unset, the
+key is derived from the platform's own secret, which every replica of a deployment shares.
 
 The question log defaults to ``<READOUT_STORE>/questions.sqlite3``; in server mode, where there is
 no local store, to ``$XDG_STATE_HOME/readout/questions.sqlite3`` (``~/.local/state/...``).
@@ -110,6 +114,7 @@ class Settings:
     discord_gateway_url: str = DEFAULT_DISCORD_GATEWAY_URL
     discord_token: str = field(default="", repr=False)
     discord_guild: str = ""
+    button_secret: str = field(default="", repr=False)
     question_log: Path | None = None
     state_dir: Path = field(default_factory=default_state_dir)
     question_log_days: float = DEFAULT_QUESTION_LOG_DAYS
@@ -177,6 +182,7 @@ class Settings:
             or DEFAULT_DISCORD_GATEWAY_URL,
             discord_token=env.get("DISCORD_TOKEN", "").strip(),
             discord_guild=env.get("READOUT_DISCORD_GUILD", "").strip(),
+            button_secret=env.get("READOUT_BUTTON_SECRET", "").strip(),
             question_log=Path(env["READOUT_QUESTION_LOG"].strip())
             if env.get("READOUT_QUESTION_LOG", "").strip()
             else None,

@@ -11,8 +11,8 @@ It owns the discord.py client and what is Discord-specific around it, and nothin
 * interactions are deferred (``defer(thinking=True)``, within Discord's 3 s) before any slow
   work, which ``bot.service.AnswerService`` runs off the event loop so the gateway heartbeat
   never stalls; mentions get a reply to the message, DMs a reply in the DM;
-* the "Show sources" and 👍/👎 buttons, whose custom ids carry the answer id, so they keep
-  routing after a restart (answering "please ask again" once the answer is forgotten);
+* the "Show sources" and 👍/👎 buttons, whose custom ids carry a signed reference to the
+  answer (:mod:`bot.buttons`), so a click works on any replica and after a restart;
 * start-up work in discord.py's own ``setup_hook`` (after login, before the gateway): the
   invite URL, registering commands if asked, loading the model and the index.
 
@@ -36,6 +36,7 @@ from discord.gateway import DiscordWebSocket
 from discord.http import Route
 from discord.utils import MISSING
 
+from bot.buttons import AnswerRef, ButtonSigner, InvalidButton, answer_ref
 from bot.discord_app.buttons import is_readout_button, register_buttons
 from bot.discord_app.render import (
     corpus_label,
@@ -43,13 +44,14 @@ from bot.discord_app.render import (
     render_discord,
     render_notice,
     render_sources,
+    shown_question,
 )
 from bot.discord_app.slash import slash_commands, sync_commands
 from bot.service import (
     CHANNEL,
     DM,
-    EXPIRED,
     FAILED,
+    INVALID_BUTTON,
     AnswerService,
     Asker,
     Reply,
@@ -172,6 +174,8 @@ class DiscordApp:
         self.sync = False  # register the slash commands in setup() (``--sync``)
         self.in_flight = InFlight()
         self._announced_ready = False
+        # Every replica derives the same key (bot.buttons): a click may land on any of them.
+        self.signer = ButtonSigner.from_secrets(settings.button_secret, settings.discord_token)
 
     def attach(self, client: discord.Client) -> None:
         """Wire the handlers, commands and buttons to ``client``."""
@@ -248,32 +252,64 @@ class DiscordApp:
 
     # -- buttons ---------------------------------------------------------------------------
 
-    async def show_sources(self, interaction: Interaction, answer_id: str) -> None:
-        """The cited paragraphs in full, scores and reasons, for the clicker only."""
+    async def show_sources(self, interaction: Interaction, sealed: str) -> None:
+        """The cited paragraphs in full, scores and reasons, for the clicker only; rebuilt on
+        whichever process gets the click (see :mod:`bot.buttons`)."""
         if not self.service.first_delivery(f"discord:interaction:{interaction.id}"):
             return
         try:
-            answer = self.service.recent_answer(answer_id)
-            if answer is None:
-                await interaction.response.send_message(EXPIRED, ephemeral=True)
+            ref = self._opened(sealed)
+            if ref is None:
+                await interaction.response.send_message(INVALID_BUTTON, ephemeral=True)
                 return
-            messages = pack_messages(render_sources(answer, corpus=self.corpus))
-            await interaction.response.send_message(embeds=list(messages[0]), ephemeral=True)
-            for embeds in messages[1:]:
-                await interaction.followup.send(embeds=list(embeds), ephemeral=True, wait=True)
+            if self.service.recent_answer(ref.answer_id) is None:
+                # Rebuilding takes a moment: acknowledge within Discord's 3 s first.
+                await interaction.response.defer(ephemeral=True, thinking=True)
+            seen_as = shown_question(interaction.message.embeds if interaction.message else [])
+            reply = await self.service.sources(_asker(interaction), ref, seen_as=seen_as)
+            if reply.answer is None:
+                await self._private(interaction, render_notice(reply.text))
+                return
+            if reply.text:  # the index changed since the answer
+                await self._private(interaction, render_notice(reply.text))
+            for embeds in pack_messages(render_sources(reply.answer, corpus=self.corpus)):
+                await self._private(interaction, embeds=list(embeds))
         except Exception:
-            log.exception("showing sources for answer %s failed", answer_id)
+            log.exception("showing sources failed")
             await _apologise(interaction)
 
-    async def record_vote(self, interaction: Interaction, answer_id: str, vote: int) -> None:
+    async def record_vote(self, interaction: Interaction, sealed: str, vote: int) -> None:
+        """👍/👎 recorded against the answer id the button carries, on any process."""
         if not self.service.first_delivery(f"discord:interaction:{interaction.id}"):
             return
         try:
-            known = self.service.record_feedback(answer_id, _asker(interaction), vote)
-            await interaction.response.send_message(THANKS if known else EXPIRED, ephemeral=True)
+            ref = self._opened(sealed)
+            if ref is None:
+                await interaction.response.send_message(INVALID_BUTTON, ephemeral=True)
+                return
+            self.service.record_feedback(ref.answer_id, _asker(interaction), vote)
+            await interaction.response.send_message(THANKS, ephemeral=True)
         except Exception:
-            log.exception("recording feedback for answer %s failed", answer_id)
+            log.exception("recording feedback failed")
             await _apologise(interaction)
+
+    async def _private(
+        self, interaction: Interaction, contents: tuple[str, ...] = (), **embeds: Any
+    ) -> None:
+        """Send to the clicker only: as the response, or as follow-ups once responded."""
+        for content in contents or (MISSING,):
+            if not interaction.response.is_done():
+                await interaction.response.send_message(content, ephemeral=True, **embeds)
+            else:
+                await interaction.followup.send(content, ephemeral=True, wait=True, **embeds)
+
+    def _opened(self, sealed: str) -> AnswerRef | None:
+        """The answer a clicked button is under; None (logged, without the value) if forged."""
+        try:
+            return self.signer.open(sealed)
+        except InvalidButton as exc:
+            log.info("refused a Discord button click: %s", exc)
+            return None
 
     async def on_interaction(self, interaction: Interaction) -> None:
         """A click on a button no registered item handles (one from an older readout, whose
@@ -298,10 +334,14 @@ class DiscordApp:
         """Buttons made only of dynamic items: discord.py keeps no per-message state for them,
         and their custom ids route to the answer after a restart too."""
         view = discord.ui.View(timeout=None)
-        if reply.answer is not None and reply.answer.citations:
-            view.add_item(self.sources_button(reply.answer_id))
-        view.add_item(self.vote_button("up", reply.answer_id))
-        view.add_item(self.vote_button("down", reply.answer_id))
+        if reply.answer is None:
+            return view
+        asked = reply.kind is ReplyKind.ANSWER
+        sealed = self.signer.seal_short(answer_ref(reply.answer, reply.answer_id, asked=asked))
+        if reply.answer.citations:
+            view.add_item(self.sources_button(sealed))
+        view.add_item(self.vote_button("up", sealed))
+        view.add_item(self.vote_button("down", sealed))
         return view
 
     # -- mentions and DMs ------------------------------------------------------------------

@@ -1,8 +1,11 @@
 """The answer's buttons: "Show sources", 👍 and 👎, as discord.py *dynamic items*.
 
-The custom id alone (``readout:sources:<answer id>``, ``readout:vote:up:<answer id>``) says
-what a click means, so discord.py keeps no state per message and a click still routes after a
-restart.
+The custom id alone (``readout:sources:<ref>``, ``readout:vote:up:<ref>``, where ``<ref>`` is
+the signed short reference of :mod:`bot.buttons`: answer id, index version, MAC) says what a
+click means, so discord.py keeps no state per message and a click routes on any replica and
+after a restart. Discord allows 100 characters; ours stay under 80. Whether a reference is
+genuine is checked when it is clicked (:meth:`DiscordApp.show_sources`), so a forged or
+altered one gets "no longer valid" rather than silence.
 """
 
 from __future__ import annotations
@@ -16,10 +19,14 @@ import discord
 if TYPE_CHECKING:
     from bot.discord_app.app import DiscordApp, Interaction
 
-SOURCES_ID = "readout:sources:{answer_id}"
-VOTE_ID = "readout:vote:{vote}:{answer_id}"
-SOURCES_TEMPLATE = r"readout:sources:(?P<answer_id>[0-9a-f]{1,64})"
-VOTE_TEMPLATE = r"readout:vote:(?P<vote>up|down):(?P<answer_id>[0-9a-f]{1,64})"
+CUSTOM_ID_LIMIT = 100  # Discord refuses a longer custom_id
+SOURCES_ID = "readout:sources:{ref}"
+VOTE_ID = "readout:vote:{vote}:{ref}"
+# An answer id, then (since buttons are signed) anything: a click on one of these is ours, and
+# is verified when clicked; an older unsigned id gets "no longer valid".
+_REF = r"(?P<ref>[0-9a-f]{1,64}(?::[^\s]{0,60})?)"
+SOURCES_TEMPLATE = rf"readout:sources:{_REF}"
+VOTE_TEMPLATE = rf"readout:vote:(?P<vote>up|down):{_REF}"
 _VOTES = {"up": 1, "down": -1}
 _TEMPLATES = tuple(re.compile(t) for t in (SOURCES_TEMPLATE, VOTE_TEMPLATE))
 
@@ -34,55 +41,55 @@ def register_buttons(
 ) -> tuple[Callable[[str], discord.ui.Item[Any]], Callable[[str, str], discord.ui.Item[Any]]]:
     """Register the persistent buttons with the client; return their constructors.
 
-    They are dynamic items: the custom id alone (``readout:sources:<answer id>``,
-    ``readout:vote:up:<answer id>``) says what a click means, so discord.py keeps no state per
+    They are dynamic items: the custom id alone (``readout:sources:<ref>``,
+    ``readout:vote:up:<ref>``) says what a click means, so discord.py keeps no state per
     message and a click still routes after a restart. Bound to ``app`` by closure because
     discord.py registers item classes, not instances."""
 
     class SourcesButton(
         discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]], template=SOURCES_TEMPLATE
     ):
-        def __init__(self, answer_id: str) -> None:
+        def __init__(self, ref: str) -> None:
             super().__init__(
                 discord.ui.Button(
                     label="Show sources",
                     style=discord.ButtonStyle.secondary,
-                    custom_id=SOURCES_ID.format(answer_id=answer_id),
+                    custom_id=SOURCES_ID.format(ref=ref),
                 )
             )
-            self.answer_id = answer_id
+            self.ref = ref
 
         @classmethod
         async def from_custom_id(
             cls, interaction: Interaction, item: discord.ui.Item[Any], match: re.Match[str]
         ) -> SourcesButton:
-            return cls(match["answer_id"])
+            return cls(match["ref"])
 
         async def callback(self, interaction: Interaction) -> None:
-            await app.show_sources(interaction, self.answer_id)
+            await app.show_sources(interaction, self.ref)
 
     class VoteButton(
         discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]], template=VOTE_TEMPLATE
     ):
-        def __init__(self, vote: str, answer_id: str) -> None:
+        def __init__(self, vote: str, ref: str) -> None:
             super().__init__(
                 discord.ui.Button(
                     emoji="👍" if vote == "up" else "👎",
                     style=discord.ButtonStyle.secondary,
-                    custom_id=VOTE_ID.format(vote=vote, answer_id=answer_id),
+                    custom_id=VOTE_ID.format(vote=vote, ref=ref),
                 )
             )
             self.vote = vote
-            self.answer_id = answer_id
+            self.ref = ref
 
         @classmethod
         async def from_custom_id(
             cls, interaction: Interaction, item: discord.ui.Item[Any], match: re.Match[str]
         ) -> VoteButton:
-            return cls(match["vote"], match["answer_id"])
+            return cls(match["vote"], match["ref"])
 
         async def callback(self, interaction: Interaction) -> None:
-            await app.record_vote(interaction, self.answer_id, _VOTES[self.vote])
+            await app.record_vote(interaction, self.ref, _VOTES[self.vote])
 
     app.client.add_dynamic_items(SourcesButton, VoteButton)
     return SourcesButton, VoteButton

@@ -17,6 +17,7 @@ Nothing here talks to Discord; ``bot.discord_app`` sends what these functions bu
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from urllib.parse import quote as percent_encode
 
@@ -59,6 +60,24 @@ def render_discord(answer: Answer, *, corpus: str) -> tuple[discord.Embed, ...]:
 def _read_as(answer: Answer) -> str:
     # How a follow-up was read, above the quotes (the title keeps the words as typed).
     return f"(read as: {answer.understood_as})\n\n" if answer.understood_as else ""
+
+
+_READ_AS = re.compile(r"\(read as: (?P<question>.+?)\)\n\n", re.DOTALL)
+_ESCAPED = re.compile(r"\\(.)", re.DOTALL)
+
+
+def shown_question(embeds: Sequence[discord.Embed]) -> str:
+    """The question an answer message shows, as readout understood it (the "read as" line of
+    a follow-up, else the title), unescaped; "" when the message shows none in full (a
+    clipped title, or the continuation of a long answer)."""
+    if not embeds:
+        return ""
+    first = embeds[0]
+    match = _READ_AS.match(first.description or "")
+    shown = match["question"] if match else (first.title or "")
+    if not shown or shown.endswith(ELLIPSIS):
+        return ""
+    return _ESCAPED.sub(r"\1", shown)
 
 
 def render_sources(answer: Answer, *, corpus: str) -> tuple[discord.Embed, ...]:

@@ -70,7 +70,16 @@ class LoggedQuestion:
     abstained: bool | None = None
     index_version: int | None = None
     answer_id: str | None = None
+    understood_as: str | None = None
     citations: tuple[tuple[int, str, int], ...] = ()  # (n, doc, paragraph)
+
+
+@dataclass(frozen=True, slots=True)
+class LoggedAnswer:
+    """What the log knows of an answer id: the question as understood, its index version."""
+
+    question: str
+    index_version: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,6 +175,7 @@ class QuestionLog:
             abstained=answer.abstained,
             index_version=answer.index_version or None,
             answer_id=answer_id or uuid.uuid4().hex[:16],
+            understood_as=answer.understood_as or None,
             citations=tuple((c.n, c.doc, c.paragraph) for c in answer.citations),
         )
 
@@ -193,6 +203,25 @@ class QuestionLog:
     def record(self, answer_id: str, asker: Asker, vote: int) -> None:
         """👍 (+1) or 👎 (-1) on an answer (``FeedbackSink``); a later vote replaces it."""
         self._put(Vote(answer_id, self.user_hash(asker), vote, self._clock()))
+
+    # -- reading back (blocking: run it off the event loop) ------------------------------
+
+    def find_answer(self, answer_id: str) -> LoggedAnswer | None:
+        """The question (as understood) and index version an answer id was recorded with, for
+        a button clicked on another replica or after a restart; None if unknown or unreadable."""
+        try:
+            with closing(connect(self.path, busy_timeout=self._busy_timeout)) as connection:
+                row = connection.execute(
+                    "SELECT coalesce(understood_as, question), index_version FROM questions "
+                    "WHERE answer_id = ?",
+                    (answer_id,),
+                ).fetchone()
+        except (sqlite3.Error, QuestionLogError) as exc:
+            log.warning("question log: cannot look up an answer in %s (%s)", self.path, exc)
+            return None
+        if row is None:
+            return None
+        return LoggedAnswer(str(row[0]), int(row[1] or 0))
 
     def _put(self, item: LoggedQuestion | Vote) -> None:
         if self._closed:
@@ -307,7 +336,8 @@ def _insert(connection: sqlite3.Connection, record: LoggedQuestion | Vote) -> No
         return
     cursor = connection.execute(
         "INSERT INTO questions (asked_at, platform, user_hash, channel_kind, question, outcome, "
-        "abstained, latency_ms, index_version, answer_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "abstained, latency_ms, index_version, answer_id, understood_as) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             record.asked_at,
             record.platform,
@@ -319,6 +349,7 @@ def _insert(connection: sqlite3.Connection, record: LoggedQuestion | Vote) -> No
             record.latency_ms,
             record.index_version,
             record.answer_id,
+            record.understood_as,
         ),
     )
     connection.executemany(

@@ -41,7 +41,17 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import commands
-from bot.service import CHANNEL, DM, EXPIRED, FAILED, AnswerService, Asker, Reply, ReplyKind
+from bot.buttons import AnswerRef, ButtonSigner, InvalidButton, answer_ref
+from bot.service import (
+    CHANNEL,
+    DM,
+    FAILED,
+    INVALID_BUTTON,
+    AnswerService,
+    Asker,
+    Reply,
+    ReplyKind,
+)
 from bot.serving import InFlight
 from bot.settings import Settings
 from bot.slack_app.render import (
@@ -126,21 +136,22 @@ def create_app(
         raise_error_for_unhandled_request=True,
     )
     app.listener_runner.lazy_listener_runner = ListenerTasks(app.logger)
+    signer = button_signer(settings)
 
     async def acknowledge(ack: AsyncAck) -> None:
         await ack()  # within Slack's 3 s, before any work: the answer follows from a lazy listener
 
     async def answer_ask(command: Payload, respond: AsyncRespond) -> None:
         asker, text = _command_asker(command), question_text(command.get("text", ""))
-        await _deliver(service.ask(asker, text), _ResponseUrl(respond))
+        await _deliver(service.ask(asker, text), _ResponseUrl(respond), signer)
 
     async def answer_quote(command: Payload, respond: AsyncRespond) -> None:
         asker, text = _command_asker(command), question_text(command.get("text", ""))
-        await _deliver(service.quote(asker, text), _ResponseUrl(respond))
+        await _deliver(service.quote(asker, text), _ResponseUrl(respond), signer)
 
     async def answer_source(command: Payload, respond: AsyncRespond) -> None:
         asker, text = _command_asker(command), question_text(command.get("text", ""))
-        await _deliver(service.source(asker, text), _ResponseUrl(respond))
+        await _deliver(service.source(asker, text), _ResponseUrl(respond), signer)
 
     async def answer_mention(event: Payload, client: AsyncWebClient) -> None:
         if _from_a_bot(event):
@@ -155,7 +166,7 @@ def create_app(
         )
         question = question_text(event.get("text", ""))
         asking = service.ask(_event_asker(event), question, delivery_id=_message_key(event))
-        await _deliver(asking, where)
+        await _deliver(asking, where, signer)
 
     async def answer_dm(event: Payload, client: AsyncWebClient) -> None:
         # Edits, deletions, joins and bot posts arrive as message subtypes too: only messages a
@@ -173,24 +184,32 @@ def create_app(
         )
         question = question_text(event.get("text", ""))
         asking = service.ask(_event_asker(event), question, delivery_id=_message_key(event))
-        await _deliver(asking, where)
+        await _deliver(asking, where, signer)
 
-    async def show_sources(action: Payload, respond: AsyncRespond) -> None:
-        answer = service.recent_answer(str(action.get("value", "")))
+    async def show_sources(body: Payload, action: Payload, respond: AsyncRespond) -> None:
         where = _ResponseUrl(respond)
         async with _reported(where):
-            if answer is None:
-                await where.private(render_notice(EXPIRED))
+            ref = _opened(signer, action)
+            if ref is None:
+                await where.private(render_notice(INVALID_BUTTON))
                 return
-            for message in render_sources(answer):
+            reply = await service.sources(_action_asker(body), ref)
+            if reply.answer is None:
+                await where.private(render_notice(reply.text))
+                return
+            for message in render_sources(reply.answer, reply.text):
                 await where.private(message)
 
     async def record_vote(body: Payload, action: Payload, respond: AsyncRespond) -> None:
-        vote = 1 if action.get("action_id") == FEEDBACK_UP else -1
-        recorded = service.record_feedback(str(action.get("value", "")), _action_asker(body), vote)
         where = _ResponseUrl(respond)
         async with _reported(where):
-            await where.private(render_notice(THANKS if recorded else EXPIRED))
+            ref = _opened(signer, action)
+            if ref is None:
+                await where.private(render_notice(INVALID_BUTTON))
+                return
+            vote = 1 if action.get("action_id") == FEEDBACK_UP else -1
+            service.record_feedback(ref.answer_id, _action_asker(body), vote)
+            await where.private(render_notice(THANKS))
 
     app.command(f"/{commands.ASK.name}")(ack=acknowledge, lazy=[answer_ask])
     app.command(f"/{commands.QUOTE.name}")(ack=acknowledge, lazy=[answer_quote])
@@ -217,6 +236,22 @@ async def _on_error(
         return BoltResponse(status=200, body="")
     log.error("Slack listener failed", exc_info=error)
     return None
+
+
+def button_signer(settings: Settings) -> ButtonSigner:
+    """The key every replica of this Slack app shares (see :mod:`bot.buttons`)."""
+    return ButtonSigner.from_secrets(
+        settings.button_secret, settings.slack_signing_secret, settings.slack_bot_token
+    )
+
+
+def _opened(signer: ButtonSigner, action: Payload) -> AnswerRef | None:
+    """The answer a clicked button is under; None (logged, without the value) if forged."""
+    try:
+        return signer.open(str(action.get("value", "")))
+    except InvalidButton as exc:
+        log.info("refused a Slack button click: %s", exc)
+        return None
 
 
 def _request_type(body: Payload) -> str:
@@ -306,15 +341,24 @@ class _Conversation:
         )
 
 
-async def _deliver(asking: Awaitable[Reply], where: _Destination) -> None:
-    """Wait for the core's reply and post it: answers publicly, notices privately."""
+async def _deliver(
+    asking: Awaitable[Reply], where: _Destination, signer: ButtonSigner
+) -> Reply | None:
+    """Wait for the core's reply and post it: answers publicly (with signed buttons), notices
+    privately. The reply, once posted."""
     async with _reported(where):
         reply = await asking
         if reply.kind is ReplyKind.DUPLICATE:
             log.info("ignored a repeated Slack delivery")
-            return
-        for message in render_reply(reply):
+            return None
+        value = ""
+        if reply.answer is not None and reply.answer_id:
+            asked = reply.kind is ReplyKind.ANSWER
+            value = signer.seal(answer_ref(reply.answer, reply.answer_id, asked=asked))
+        for message in render_reply(reply, value):
             await (where.public(message) if reply.is_public else where.private(message))
+        return reply
+    return None
 
 
 @contextlib.asynccontextmanager

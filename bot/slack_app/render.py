@@ -51,10 +51,11 @@ def escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def render_reply(reply: Reply) -> tuple[SlackMessage, ...]:
-    """The messages for a reply: Block Kit for answers, plain text for notices."""
+def render_reply(reply: Reply, button_value: str = "") -> tuple[SlackMessage, ...]:
+    """The messages for a reply: Block Kit for answers (their buttons carrying
+    ``button_value``, by default the bare answer id), plain text for notices."""
     if reply.answer is not None:
-        return render_answer(reply.answer, reply.answer_id)
+        return render_answer(reply.answer, button_value or reply.answer_id)
     return (render_notice(reply.text),)
 
 
@@ -63,23 +64,28 @@ def render_notice(text: str) -> SlackMessage:
     return SlackMessage(text=escape(text))
 
 
-def render_answer(answer: Answer, answer_id: str) -> tuple[SlackMessage, ...]:
-    """An answer: the question, the cited sentences, a context block per citation, buttons."""
+def render_answer(answer: Answer, button_value: str) -> tuple[SlackMessage, ...]:
+    """An answer: the question, the cited sentences, a context block per citation, buttons
+    (each carrying ``button_value``: the signed reference of :mod:`bot.buttons`)."""
     blocks: list[Block] = [_context(f"*Q:* {escape(answer.question)}")]
     if answer.understood_as:  # a follow-up: how the conversation made it read
         blocks.append(_context(f"_(read as: {escape(answer.understood_as)})_"))
     blocks += [_section(chunk) for chunk in split_text(escape(answer.text))]
     blocks += [_context(_citation_line(c)) for c in answer.citations]
-    buttons = [_button("👍", FEEDBACK_UP, answer_id), _button("👎", FEEDBACK_DOWN, answer_id)]
+    value = button_value
+    buttons = [_button("👍", FEEDBACK_UP, value), _button("👎", FEEDBACK_DOWN, value)]
     if answer.citations:  # an abstention has no sources to show, but can still be voted on
-        buttons.insert(0, _button("Show sources", SHOW_SOURCES, answer_id))
+        buttons.insert(0, _button("Show sources", SHOW_SOURCES, value))
     footer: Block = {"type": "actions", "block_id": ANSWER_ACTIONS, "elements": buttons}
     return _paginate(blocks, footer, escape(_preview(answer.text)))
 
 
-def render_sources(answer: Answer) -> tuple[SlackMessage, ...]:
-    """The "Show sources" view: each citation's full paragraph, its score and why it was chosen."""
+def render_sources(answer: Answer, note: str = "") -> tuple[SlackMessage, ...]:
+    """The "Show sources" view: each citation's full paragraph, its score and why it was
+    chosen (after ``note``, e.g. that the index changed since the answer)."""
     blocks: list[Block] = [_context(f"*Sources for:* {escape(answer.question)}")]
+    if note:
+        blocks.append(_context(f"_{escape(note)}_"))
     for c in answer.citations:
         title = _linked(c.link, f"{c.title} {c.where}")
         if c.section:
@@ -129,12 +135,12 @@ def _context(text: str) -> Block:
     return {"type": "context", "elements": [_mrkdwn(_fit(text))]}
 
 
-def _button(label: str, action_id: str, answer_id: str) -> Block:
+def _button(label: str, action_id: str, value: str) -> Block:
     return {
         "type": "button",
         "action_id": action_id,
         "text": {"type": "plain_text", "text": label, "emoji": True},
-        "value": answer_id,
+        "value": value,
     }
 
 

@@ -383,11 +383,17 @@ def all_text(message: dict[str, Any]) -> str:
     return json.dumps(message, ensure_ascii=False)
 
 
-def answer_id_of(message: dict[str, Any]) -> str:
+def button_value_of(message: dict[str, Any]) -> str:
+    """What the answer's buttons carry (the signed reference of ``bot.buttons``)."""
     for block in blocks_of(message):
         if block["type"] == "actions":
             return str(block["elements"][-1]["value"])
     raise AssertionError("no buttons in this message")
+
+
+def answer_id_of(message: dict[str, Any]) -> str:
+    """The answer id inside the buttons' value (``r1:<answer id>:...``)."""
+    return button_value_of(message).split(":")[1]
 
 
 def iter_texts(blocks: list[dict[str, Any]]) -> Iterator[str]:

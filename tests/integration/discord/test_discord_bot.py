@@ -25,7 +25,7 @@ from bot.discord_app.render import (
     MESSAGE_EMBED_CHARS,
     TITLE_LIMIT,
 )
-from bot.service import EXPIRED, USAGE, AnswerService, Asker
+from bot.service import INVALID_BUTTON, USAGE, AnswerService, Asker
 from retrieval.answer import Answer, Citation
 from retrieval.conversation import Turn
 from retrieval.engine import Engine
@@ -200,7 +200,7 @@ async def test_ask_defers_within_3_s_then_follows_up_citing_paragraph_12(
     assert "first red line" in field["value"]
     assert embed["footer"]["text"] == "readout · quoting Xi Biden Call"
     ids = custom_ids(post)
-    assert [i.rsplit(":", 1)[0] for i in ids] == [
+    assert [i.rsplit(":", 3)[0] for i in ids] == [
         "readout:sources",
         "readout:vote:up",
         "readout:vote:down",
@@ -247,7 +247,7 @@ async def test_abstention_says_plainly_the_documents_do_not_cover_it(
     assert "fields" not in embed or not embed["fields"]
     assert "quoting Xi Biden Call" in embed["footer"]["text"]
     # nothing to show sources for, but feedback is still welcome
-    assert [i.rsplit(":", 1)[0] for i in custom_ids(post)] == [
+    assert [i.rsplit(":", 3)[0] for i in custom_ids(post)] == [
         "readout:vote:up",
         "readout:vote:down",
     ]
@@ -460,7 +460,7 @@ async def test_show_sources_and_feedback_buttons(
     running = await start_bot(make_service())
     _, [post] = await ask_and_wait(fake)
     sources_id, up_id, down_id = custom_ids(post)
-    answer_id = sources_id.rsplit(":", 1)[1]
+    answer_id = sources_id.split(":")[2]  # readout:sources:<answer id>:<version>:<mac>
     message = message_of(fake, post)
 
     click = await fake.click(sources_id, message)
@@ -487,16 +487,29 @@ async def test_show_sources_and_feedback_buttons(
         (answer_id, Asker("discord", "930000000000000002", "channel"), -1),
     ]
 
-    # After a restart the buttons still route (their ids carry the answer), but the answer
-    # itself is forgotten: the clicker is told to ask again.
+    # After a restart the buttons still work: their ids carry a signed reference to the
+    # answer, and the sources are rebuilt from the question the message shows (this bot has
+    # no question log); a vote on the older answer is recorded too.
     await running.app.client.close()
     await running.task
     await start_bot(make_service())
     again = await fake.click(sources_id, message)
-    [expired] = await fake.wait_for(lambda: callbacks(fake, again))
-    assert expired.body["data"]["content"] == EXPIRED
-    assert expired.body["data"]["flags"] == EPHEMERAL
-    assert len(feedback.votes) == 2
+    await fake.wait_for(lambda: followups(fake, again))
+    [rebuilt] = followups(fake, again)
+    assert rebuilt.body["flags"] & EPHEMERAL
+    assert rebuilt.body["embeds"][0]["title"] == "[1] ¶12 · Xi Biden Call"
+    late = await fake.click(down_id, message)
+    await fake.wait_for(lambda: callbacks(fake, late))
+    assert feedback.votes[-1] == (answer_id, Asker("discord", USER_ID, "channel"), -1)
+    # an altered id is refused, privately (Discord delivers a click only for a button the
+    # message has, so the message carries the altered id)
+    altered = sources_id[:-2] + ("xx" if not sources_id.endswith("xx") else "yy")
+    button = {"type": 2, "style": 2, "label": "Show sources", "custom_id": altered}
+    forged_message = {**message, "components": [{"type": 1, "components": [button]}]}
+    forged = await fake.click(altered, forged_message)
+    [refused] = await fake.wait_for(lambda: callbacks(fake, forged))
+    assert refused.body["data"]["content"] == INVALID_BUTTON
+    assert refused.body["data"]["flags"] == EPHEMERAL
 
 
 # -- registration, sharding, secrets -------------------------------------------------------

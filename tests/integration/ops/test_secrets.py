@@ -38,6 +38,7 @@ from tests.support.slack import (
     SIGNING_SECRET,
     SlackHttp,
     answer_id_of,
+    button_value_of,
 )
 
 pytestmark = pytest.mark.integration
@@ -101,8 +102,9 @@ async def test_serve_slack_logs_questions_and_votes_and_leaks_nothing(
             assert (await slack.command("/ask", TAIWAN, key="ask", user=SLACK_USER)).status == 200
             await asyncio.wait_for(fake.arrival("ask").wait(), WAIT)
             answer_id = answer_id_of(fake.responses_to("ask")[0])
+            value = button_value_of(fake.responses_to("ask")[0])
             for vote, key in ((FEEDBACK_UP, "up"), (FEEDBACK_DOWN, "down")):  # a change of mind
-                await slack.action(vote, answer_id, key=key, user=SLACK_USER)
+                await slack.action(vote, value, key=key, user=SLACK_USER)
                 await asyncio.wait_for(fake.arrival(key).wait(), WAIT)
         assert await server.stop() == 0  # SIGTERM: the log is flushed on the way out
 
@@ -172,7 +174,7 @@ async def test_serve_discord_logs_questions_and_votes_and_leaks_nothing(
         "channel",
         "answered",
     )
-    assert up.endswith(row["answer_id"])
+    assert up.split(":")[3] == row["answer_id"]  # readout:vote:up:<answer id>:<version>:<mac>
     assert_log_holds_no_secret_nor_raw_id(db, [USER_ID])
     report = stats(env)
     assert report["questions"] == 1

@@ -18,7 +18,7 @@ import pytest
 from slack_bolt.async_app import AsyncApp
 
 from bot.questions.log import QuestionLog
-from bot.service import EXPIRED, FAILED, USAGE, AnswerService
+from bot.service import FAILED, INVALID_BUTTON, USAGE, AnswerService
 from bot.settings import Settings
 from bot.slack_app import listener_tasks
 from bot.slack_app.app import THANKS
@@ -47,6 +47,7 @@ from tests.support.slack import (
     all_text,
     answer_id_of,
     blocks_of,
+    button_value_of,
     command_payload,
     direct_message,
     http_endpoint,
@@ -316,7 +317,7 @@ async def test_a_huge_answer_is_split_within_slacks_block_limits(
         await fake_slack.wait_for(lambda: fake_slack.responses_to("huge"))
         assert await listener_tasks(app).wait_idle(WAIT)
         messages = fake_slack.responses_to("huge")
-        await slack.action(SHOW_SOURCES, answer_id_of(messages[-1]), key="huge-sources")
+        await slack.action(SHOW_SOURCES, button_value_of(messages[-1]), key="huge-sources")
         await fake_slack.wait_for(lambda: fake_slack.responses_to("huge-sources"))
         assert await listener_tasks(app).wait_idle(WAIT)
         sources = fake_slack.responses_to("huge-sources")
@@ -349,12 +350,14 @@ async def test_show_sources_and_feedback_buttons(
 ) -> None:
     await slack_http.command("/ask", QUESTION, key="ask")
     await fake_slack.wait_for(lambda: fake_slack.responses_to("ask"))
+    value = button_value_of(fake_slack.responses_to("ask")[0])
     answer_id = answer_id_of(fake_slack.responses_to("ask")[0])
 
-    shown = await slack_http.action(SHOW_SOURCES, answer_id, key="sources")
-    up = await slack_http.action(FEEDBACK_UP, answer_id, key="up", user="U0FAN")
-    down = await slack_http.action(FEEDBACK_DOWN, answer_id, key="down", user="U0CRITIC")
-    stale = await slack_http.action(FEEDBACK_UP, "0123456789abcdef", key="stale")
+    shown = await slack_http.action(SHOW_SOURCES, value, key="sources")
+    up = await slack_http.action(FEEDBACK_UP, value, key="up", user="U0FAN")
+    down = await slack_http.action(FEEDBACK_DOWN, value, key="down", user="U0CRITIC")
+    # a bare answer id, as buttons carried before they were signed
+    stale = await slack_http.action(FEEDBACK_UP, answer_id, key="stale")
 
     assert all(d.status == 200 and d.seconds < ACK_SECONDS for d in (shown, up, down, stale))
     assert await listener_tasks(slack_app).wait_idle(WAIT)
@@ -373,8 +376,9 @@ async def test_show_sources_and_feedback_buttons(
     for key in ("up", "down"):
         [thanks] = fake_slack.responses_to(key)
         assert thanks["text"] == escape(THANKS) and thanks["response_type"] == "ephemeral"
-    [expired] = fake_slack.responses_to("stale")
-    assert expired["text"] == escape(EXPIRED) and expired["response_type"] == "ephemeral"
+    [refused] = fake_slack.responses_to("stale")
+    assert refused["text"] == escape(INVALID_BUTTON) and refused["response_type"] == "ephemeral"
+    assert len(feedback.votes) == 2
 
 
 async def test_rate_limit_notices_are_ephemeral(

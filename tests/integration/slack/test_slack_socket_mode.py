@@ -21,7 +21,7 @@ from tests.support.slack import (
     FakeSlack,
     action_payload,
     all_text,
-    answer_id_of,
+    button_value_of,
     command_payload,
     event_payload,
     mention,
@@ -97,9 +97,9 @@ async def test_interactive_envelope_shows_sources(
     )
     await fake_slack.send_envelope("slash_commands", payload)
     await fake_slack.wait_for(lambda: fake_slack.responses_to("ask"))
-    answer_id = answer_id_of(fake_slack.responses_to("ask")[0])
+    value = button_value_of(fake_slack.responses_to("ask")[0])
 
-    click = action_payload(SHOW_SOURCES, answer_id, fake_slack.response_url("sources"), "U0ASKER")
+    click = action_payload(SHOW_SOURCES, value, fake_slack.response_url("sources"), "U0ASKER")
     assert await send(fake_slack, "interactive", click) < ACK_SECONDS
     await fake_slack.wait_for(lambda: fake_slack.responses_to("sources"))
     [sources] = fake_slack.responses_to("sources")

@@ -7,7 +7,10 @@ from typing import Any
 
 import pytest
 
+from bot.buttons import AnswerRef
+from bot.questions.log import LoggedAnswer
 from bot.service import (
+    EXPIRED,
     FAILED,
     MAX_CHAT_QUESTION_CHARS,
     TIMED_OUT,
@@ -86,8 +89,47 @@ async def test_answer_is_public_and_remembered_for_buttons() -> None:
     assert reply.kind is ReplyKind.ANSWER and reply.is_public
     assert service.recent_answer(reply.answer_id) is reply.answer
     assert service.record_feedback(reply.answer_id, ASKER, 1)
-    assert not service.record_feedback("unknown", ASKER, 1)
+    # an answer another replica gave, or this one before a restart: the vote still counts
+    assert service.record_feedback("0ld0ld", ASKER, 1)
     assert not service.record_feedback(reply.answer_id, ASKER, 5)
+
+
+class Records:
+    def __init__(self, **known: tuple[str, int]) -> None:
+        self.known = known
+
+    def find_answer(self, answer_id: str) -> LoggedAnswer | None:
+        found = self.known.get(answer_id)
+        return LoggedAnswer(*found) if found else None
+
+
+async def test_sources_reuse_a_remembered_answer_without_searching_again() -> None:
+    engine = FakeEngine()
+    service = make_service(engine)
+    reply = await service.ask(ASKER, "What did Xi say?")
+    shown = await service.sources(ASKER, AnswerRef(reply.answer_id, 0, "What did Xi say?"))
+    assert shown.kind is ReplyKind.SOURCE and shown.answer is reply.answer
+    assert engine.asked == ["What did Xi say?"]
+
+
+async def test_sources_of_an_answer_this_process_never_gave_are_rebuilt() -> None:
+    engine = FakeEngine()
+    service = make_service(engine, records=Records(ab=("Who owns TikTok?", 3)))
+    # the question the button carries
+    shown = await service.sources(ASKER, AnswerRef("cd", 0, "What did Biden say?"))
+    assert shown.kind is ReplyKind.SOURCE and shown.answer is not None and shown.text == ""
+    # the question log's, when the button had no room for it
+    logged = await service.sources(ASKER, AnswerRef("ab", 3))
+    assert logged.answer is not None and logged.answer.question == "Who owns TikTok?"
+    # what the clicked message shows, when the log has nothing either
+    seen = await service.sources(ASKER, AnswerRef("ef", 0), seen_as="What about Taiwan?")
+    assert seen.answer is not None and seen.answer.question == "What about Taiwan?"
+    assert engine.asked == ["What did Biden say?", "Who owns TikTok?", "What about Taiwan?"]
+    # nothing to go on, or a listing no longer remembered: ask again
+    assert (await service.sources(ASKER, AnswerRef("ef", 0))).text == EXPIRED
+    listing = AnswerRef("ef", 0, asked=False)
+    assert (await service.sources(ASKER, listing, seen_as="xi")).text == EXPIRED
+    assert len(engine.asked) == 3
 
 
 async def test_duplicate_delivery_is_answered_once() -> None:

@@ -13,6 +13,7 @@ import yarl
 from discord.gateway import DiscordWebSocket
 from discord.http import Route
 
+from bot.buttons import AnswerRef, ButtonSigner, derive_key
 from bot.discord_app.app import (
     create_app,
     invite_url,
@@ -107,14 +108,14 @@ async def test_the_slash_commands_and_their_limits(service: AnswerService) -> No
     await app.client.close()
 
 
-def test_custom_ids_carry_the_answer_and_fit_discord() -> None:
-    answer_id = "0123456789abcdef"
-    sources = SOURCES_ID.format(answer_id=answer_id)
+def test_custom_ids_carry_the_signed_answer_ref_and_fit_discord() -> None:
+    ref = ButtonSigner(derive_key("secret")).seal_short(AnswerRef("0123456789abcdef", 10**15))
+    sources = SOURCES_ID.format(ref=ref)
     match = re.fullmatch(SOURCES_TEMPLATE, sources)
-    assert match and match["answer_id"] == answer_id
-    vote = VOTE_ID.format(vote="down", answer_id=answer_id)
+    assert match and match["ref"] == ref
+    vote = VOTE_ID.format(vote="down", ref=ref)
     match = re.fullmatch(VOTE_TEMPLATE, vote)
-    assert match and (match["vote"], match["answer_id"]) == ("down", answer_id)
+    assert match and (match["vote"], match["ref"]) == ("down", ref)
     assert len(sources) <= 100 and len(vote) <= 100
 
 
