@@ -176,9 +176,10 @@ class FakeDiscord:
         regex = re.compile(pattern)
         return [c for c in self.calls if c.method == method and regex.fullmatch(c.path)]
 
-    async def dispatch(self, event: str, data: dict[str, Any]) -> Sent:
-        """Push a dispatch (op 0) to the bot over its latest gateway connection."""
-        socket = self._sockets[-1]
+    async def dispatch(self, event: str, data: dict[str, Any], *, connection: int = -1) -> Sent:
+        """Push a dispatch (op 0) to the bot over its latest gateway connection (or the
+        ``connection``-th of those open, in the order they connected: one bot per replica)."""
+        socket = self._sockets[connection]
         sent = Sent(event, data, time.monotonic())
         self.sent.append(sent)
         await socket.send_str(
@@ -194,6 +195,7 @@ class FakeDiscord:
         user_id: str = USER_ID,
         guild: bool = True,
         interaction_id: str | None = None,
+        connection: int = -1,
     ) -> dict[str, Any]:
         """A slash command as Discord delivers it; returns the interaction payload."""
         data = {
@@ -205,16 +207,21 @@ class FakeDiscord:
         interaction = self._interaction(
             2, data, user_id=user_id, guild=guild, interaction_id=interaction_id
         )
-        await self.dispatch("INTERACTION_CREATE", interaction)
+        await self.dispatch("INTERACTION_CREATE", interaction, connection=connection)
         return interaction
 
     async def click(
-        self, custom_id: str, message: dict[str, Any], *, user_id: str = USER_ID
+        self,
+        custom_id: str,
+        message: dict[str, Any],
+        *,
+        user_id: str = USER_ID,
+        connection: int = -1,
     ) -> dict[str, Any]:
         """A button click on ``message`` (a message payload this stand-in returned)."""
         data = {"custom_id": custom_id, "component_type": 2}
         interaction = self._interaction(3, data, user_id=user_id, guild=True, message=message)
-        await self.dispatch("INTERACTION_CREATE", interaction)
+        await self.dispatch("INTERACTION_CREATE", interaction, connection=connection)
         return interaction
 
     async def message(
