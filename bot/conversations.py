@@ -1,13 +1,15 @@
 """Conversation memory: the last few turns of each conversation, for reading follow-ups.
 
-A conversation is whatever an adapter says it is: a ``readout chat`` session, an id given to
-``readout ask --json`` on stdin, (later) a Slack thread or a Discord reply chain. For each one
+A conversation is whatever an adapter says it is (a :class:`Thread`): a ``readout chat``
+session, an id given to ``readout ask --json`` on stdin, a Slack thread (or a DM), a Discord
+thread or a chain of replies to readout's answers. For each one
 the memory keeps at most ``max_turns`` :class:`~retrieval.conversation.Turn` s (the question as
 understood, the answer's first quote, who and what it asked about: no user ids, no whole
 answers), forgets a conversation ``ttl`` seconds after its last turn, and holds at most
 ``max_conversations`` conversations, dropping the least recently used first. It lives in process
-memory only: after a restart a conversation starts afresh (the adapters' fallback is the
-thread's own history on the platform).
+memory only. After a restart (or on another replica) the memory is empty, and the adapters'
+:attr:`Thread.earlier` reads the thread's own history on the platform instead: readout's own
+earlier answers in it, each standing for the question it answered, as readout understood it.
 
 Thread-safe: the chat adapters answer on worker threads.
 """
@@ -17,7 +19,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from retrieval.conversation import Turn
@@ -28,6 +30,17 @@ DEFAULT_MAX_TURNS = 5
 # A thread picked up again after half an hour is a new question more often than a follow-up.
 DEFAULT_TTL_SECONDS = 30 * 60.0
 DEFAULT_MAX_CONVERSATIONS = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class Thread:
+    """Where a question was asked, as a conversation: its ``key`` (``slack:C1:1700.01``,
+    ``discord:thread:42``, ``discord:answer:43``), and how to read readout's earlier answers
+    in it from the platform when memory has none (``earlier``: the questions they answered,
+    as understood, oldest first; None when the platform keeps no history to read)."""
+
+    key: str
+    earlier: Callable[[], Awaitable[Sequence[str]]] | None = None
 
 
 @dataclass(slots=True)
@@ -79,6 +92,14 @@ class ConversationMemory:
             self._entries.move_to_end(conversation_id)
             while len(self._entries) > self._max_conversations:
                 self._entries.popitem(last=False)
+
+    def keep(self, conversation_id: str, turns: Sequence[Turn]) -> None:
+        """Make ``turns`` (oldest first) the conversation's history: a reply chain continues
+        under the id of readout's latest answer in it."""
+        with self._lock:
+            self._entries.pop(conversation_id, None)
+        for turn in turns:
+            self.remember(conversation_id, turn)
 
     def forget(self, conversation_id: str) -> None:
         """Start the conversation afresh (``/new`` in the chat)."""

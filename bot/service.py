@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from bot import commands
 from bot.buttons import AnswerRef
+from bot.conversations import DEFAULT_MAX_TURNS, ConversationMemory, Thread
 from bot.settings import (
     DEFAULT_ANSWER_TIMEOUT_SECONDS,
     DEFAULT_RATE_LIMIT,
@@ -108,6 +109,8 @@ class Reply:
     answer: Answer | None = None
     answer_id: str = ""
     retry_after: float = 0.0
+    # The conversation with this answer as its latest turn (for a question asked in a Thread).
+    conversation: tuple[Turn, ...] = ()
 
     @property
     def is_public(self) -> bool:
@@ -253,6 +256,7 @@ class AnswerService:
         question_log: QuestionSink | None = None,
         health: HealthCheck | None = None,
         records: AnswerRecords | None = None,
+        conversations: ConversationMemory | None = None,
     ) -> None:
         self._engine = engine
         self._limiter = RateLimiter(rate_limit, rate_window, clock=clock)
@@ -264,6 +268,7 @@ class AnswerService:
         self._health = health
         self._records = records
         self._recent: OrderedDict[str, Answer] = OrderedDict()
+        self.conversations = conversations or ConversationMemory()
         self._batch_window = batch_window
         self._batchers: dict[asyncio.AbstractEventLoop, _QuestionBatcher] = {}
 
@@ -379,8 +384,16 @@ class AnswerService:
 
     # -- chat: every outcome is a Reply ------------------------------------------------------
 
-    async def ask(self, asker: Asker, text: str, *, delivery_id: str | None = None) -> Reply:
-        """A reply for a question typed in a chat."""
+    async def ask(
+        self,
+        asker: Asker,
+        text: str,
+        *,
+        delivery_id: str | None = None,
+        thread: Thread | None = None,
+    ) -> Reply:
+        """A reply for a question typed in a chat; in a ``thread``, read with the conversation
+        so far (remembered, else rebuilt from the thread's history) and then remembered."""
         if not self.first_delivery(delivery_id):
             return Reply(ReplyKind.DUPLICATE, "")
         question = normalize_question(text)
@@ -392,10 +405,49 @@ class AnswerService:
         if limited:
             return limited
         try:
-            answer, answer_id = await self._answer(asker, question)
+            history = await self._history(thread) if thread is not None else ()
+            answer, answer_id = await self._answer(asker, question, history)
+            conversation: tuple[Turn, ...] = ()
+            if thread is not None:
+                conversation = (*history, await self.turn(answer))
+                self.conversations.keep(thread.key, conversation)
         except Exception as exc:
             return _refusal(exc)
-        return Reply(ReplyKind.ANSWER, answer.text, answer, answer_id)
+        return Reply(ReplyKind.ANSWER, answer.text, answer, answer_id, conversation=conversation)
+
+    def continue_conversation(self, key: str, reply: Reply) -> None:
+        """Remember ``reply``'s conversation under another ``key`` too (a Discord reply chain
+        continues from the answer message readout just posted)."""
+        if reply.conversation:
+            self.conversations.keep(key, reply.conversation)
+
+    async def _history(self, thread: Thread) -> tuple[Turn, ...]:
+        """The thread's turns: remembered, else rebuilt from readout's earlier answers in the
+        platform's history (after a restart, or on another replica). Each is re-answered as
+        it was understood (it stands on its own), in one batch, to recover what it quoted."""
+        remembered = self.conversations.history(thread.key)
+        if remembered or thread.earlier is None:
+            return remembered
+        try:
+            questions = list(await thread.earlier())[-DEFAULT_MAX_TURNS:]
+            valid = [q for q in (normalize_question(q) for q in questions) if q]
+            valid = [q for q in valid if len(q) <= MAX_CHAT_QUESTION_CHARS * 2]
+            batcher = self._batcher()
+            answers = await self._within_timeout(asyncio.gather(*(batcher.ask(q) for q in valid)))
+            turns = tuple([await self.turn(answer) for answer in answers])
+        except Exception as exc:  # the platform's history is a fallback: never fail the question
+            log.warning(
+                "could not rebuild conversation %s from its history (%s)",
+                thread.key,
+                type(exc).__name__,
+            )
+            log.debug("reading conversation %s back failed", thread.key, exc_info=True)
+            return ()
+        if not turns:
+            return ()
+        log.info("rebuilt %d turns of conversation %s from its history", len(turns), thread.key)
+        self.conversations.keep(thread.key, turns)
+        return turns
 
     async def quote(self, asker: Asker, speaker: str) -> Reply:
         """Statements attributed to ``speaker`` (the first few, cited)."""

@@ -5,8 +5,10 @@ bolt-python's own tests run a mock Web API server:
 
 * ``POST /api/<method>`` records every Web API call (method, arguments, bearer token, time) and
   answers ``auth.test``, ``chat.postMessage``, ``chat.postEphemeral``, ``apps.connections.open``
-  (pointing Socket Mode at our websocket); a call can be told to fail once (e.g. 429 with
-  ``Retry-After``);
+  (pointing Socket Mode at our websocket), ``conversations.replies`` and
+  ``conversations.history`` (over the messages the bot posted and those a test adds with
+  :meth:`FakeSlack.add_message`, in the shapes of Slack's API reference); a call can be told to
+  fail once (e.g. 429 with ``Retry-After``);
 * ``POST /respond/<key>`` is the sink for ``response_url`` posts;
 * ``GET /socket`` is the Socket Mode websocket: tests push envelopes, the app's acks are recorded.
 
@@ -80,6 +82,8 @@ class FakeSlack:
     sockets: list[web.WebSocketResponse] = field(default_factory=list)
     base_url: str = ""
     rejected_tokens: set[str] = field(default_factory=set)
+    # channel -> its messages in the order they were posted (threads' replies included)
+    channels: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     _failures: dict[str, list[tuple[int, dict[str, str]]]] = field(default_factory=dict)
     _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
     _runner: web.AppRunner | None = None
@@ -95,6 +99,16 @@ class FakeSlack:
         """Make the next call to ``method`` fail (Slack's 429 carries Retry-After)."""
         headers = {"Retry-After": str(retry_after)} if status == 429 else {}
         self._failures.setdefault(method, []).append((status, headers))
+
+    def add_message(self, event: dict[str, Any]) -> None:
+        """Keep a message a person sent (an event a test delivers), as Slack's history would."""
+        message = {
+            key: event[key]
+            for key in ("type", "user", "text", "ts", "thread_ts", "blocks")
+            if key in event
+        }
+        message["type"] = "message"
+        self.channels.setdefault(event["channel"], []).append(message)
 
     def posts(self, method: str = "chat.postMessage") -> list[ApiCall]:
         return [call for call in self.calls if call.method == method]
@@ -130,6 +144,7 @@ class FakeSlack:
     async def start(self) -> None:
         app = web.Application()
         app.router.add_post("/api/{method}", self._api)
+        app.router.add_get("/api/{method}", self._api)  # slack_sdk GETs conversations.*
         app.router.add_post("/respond/{key}", self._respond)
         app.router.add_get("/socket", self._socket)
         self._runner = web.AppRunner(app, access_log=None)
@@ -152,7 +167,9 @@ class FakeSlack:
 
     async def _api(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
-        if request.content_type == "application/json":
+        if request.method == "GET":
+            args: dict[str, Any] = dict(request.query)
+        elif request.content_type == "application/json":
             args = await request.json()
         else:
             args = dict(await request.post())
@@ -180,10 +197,65 @@ class FakeSlack:
         if method == "apps.connections.open":
             return {"url": self.base_url.replace("http://", "ws://") + "socket"}
         if method == "chat.postMessage":
-            return {"channel": args.get("channel"), "ts": f"1700000000.{next(_ts):06d}"}
+            return {"channel": args.get("channel"), **self._post(args)}
+        if method == "conversations.replies":
+            return self._replies(args)
+        if method == "conversations.history":
+            return self._history(args)
         if method == "chat.postEphemeral":
             return {"message_ts": f"1700000000.{next(_ts):06d}"}
         return {}
+
+    def _post(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Keep a message the bot posted; ``chat.postMessage``'s ``ts`` and ``message``."""
+        blocks = args.get("blocks") or []
+        if isinstance(blocks, str):  # form-encoded calls carry blocks as JSON text
+            blocks = json.loads(blocks)
+        message: dict[str, Any] = {
+            "type": "message",
+            "subtype": "bot_message",
+            "text": args.get("text", ""),
+            "ts": new_ts(),
+            "user": BOT_USER,
+            "bot_id": BOT_ID,
+            "app_id": APP_ID,
+            "blocks": blocks,
+        }
+        if args.get("thread_ts"):
+            message["thread_ts"] = args["thread_ts"]
+        self.channels.setdefault(str(args.get("channel")), []).append(message)
+        return {"ts": message["ts"], "message": message}
+
+    def _replies(self, args: dict[str, Any]) -> dict[str, Any]:
+        """A thread: its parent, then its replies, oldest first (``oldest`` honoured)."""
+        root, oldest = str(args.get("ts")), float(args.get("oldest") or 0)
+        thread = [
+            m
+            for m in self.channels.get(str(args.get("channel")), [])
+            if (m["ts"] == root or m.get("thread_ts") == root) and float(m["ts"]) >= oldest
+        ]
+        if not any(m["ts"] == root for m in self.channels.get(str(args.get("channel")), [])):
+            return {"ok": False, "error": "thread_not_found"}
+        return {
+            "messages": sorted(thread, key=lambda m: float(m["ts"])),
+            "has_more": False,
+            "response_metadata": {"next_cursor": ""},
+        }
+
+    def _history(self, args: dict[str, Any]) -> dict[str, Any]:
+        """A channel's top-level messages, newest first (thread replies are not in it)."""
+        oldest = float(args.get("oldest") or 0)
+        top = [
+            m
+            for m in self.channels.get(str(args.get("channel")), [])
+            if m.get("thread_ts", m["ts"]) == m["ts"] and float(m["ts"]) >= oldest
+        ]
+        return {
+            "messages": sorted(top, key=lambda m: -float(m["ts"])),
+            "has_more": False,
+            "pin_count": 0,
+            "response_metadata": {"next_cursor": ""},
+        }
 
     async def _respond(self, request: web.Request) -> web.Response:
         body = await request.json()
@@ -368,7 +440,13 @@ def action_payload(action_id: str, value: str, response_url: str, user: str) -> 
 
 
 def new_ts() -> str:
-    return f"1700000000.{next(_ts):06d}"
+    """A message timestamp as Slack makes them: now, unique, increasing."""
+    global _last_ts
+    _last_ts = max(time.time(), _last_ts + 0.000001)
+    return f"{_last_ts:.6f}"
+
+
+_last_ts = 0.0
 
 
 # -- helpers for reading what the app sent -------------------------------------------------

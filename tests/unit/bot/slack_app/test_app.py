@@ -45,6 +45,8 @@ def test_the_manifest_asks_for_the_minimal_scopes_commands_and_events() -> None:
         "app_mentions:read",
         "chat:write",
         "im:history",
+        "channels:history",
+        "groups:history",
     ]
     settings = manifest["settings"]
     assert settings["event_subscriptions"]["bot_events"] == ["app_mention", "message.im"]
