@@ -102,7 +102,7 @@ class FakeSlack:
 
     def add_message(self, event: dict[str, Any]) -> None:
         """Keep a message a person sent (an event a test delivers), as Slack's history would."""
-        message = {
+        message: dict[str, Any] = {
             key: event[key]
             for key in ("type", "user", "text", "ts", "thread_ts", "blocks")
             if key in event
