@@ -14,7 +14,10 @@ It owns the discord.py client and what is Discord-specific around it, and nothin
 * the "Show sources" and 👍/👎 buttons, whose custom ids carry a signed reference to the
   answer (:mod:`bot.buttons`), so a click works on any replica and after a restart;
 * start-up work in discord.py's own ``setup_hook`` (after login, before the gateway): the
-  invite URL, registering commands if asked, loading the model and the index.
+  invite URL, registering commands if asked, loading the model and the index;
+* follow-ups: a mention in a thread or DM where readout answered, or a reply to one of its
+  answers, is read with the conversation so far (:mod:`bot.discord_app.threads` says which
+  conversation, and how it is read back after a restart).
 
 What to say comes from ``bot.service``; how it looks from ``bot.discord_app.render``; running
 it from ``bot.discord_app.serve``. The token is handed to discord.py and never logged.
@@ -47,6 +50,7 @@ from bot.discord_app.render import (
     shown_question,
 )
 from bot.discord_app.slash import slash_commands, sync_commands
+from bot.discord_app.threads import answer_key, thread_of
 from bot.service import (
     CHANNEL,
     DM,
@@ -362,8 +366,11 @@ class DiscordApp:
         try:
             with contextlib.suppress(discord.HTTPException):
                 await message.channel.typing()  # one "readout is typing…", best effort
-            reply = await self.service.ask(asker, strip_mention(message.content, me.id))
-            await self._reply_to(message, reply)
+            question = strip_mention(message.content, me.id)
+            reply = await self.service.ask(asker, question, thread=thread_of(message, me.id))
+            for sent in await self._reply_to(message, reply):
+                # a reply to any message of this answer continues its conversation
+                self.service.continue_conversation(answer_key(sent.id), reply)
         except discord.Forbidden:
             log.warning("no permission to reply in channel %s", message.channel.id)
         except Exception:
@@ -371,23 +378,29 @@ class DiscordApp:
             with contextlib.suppress(discord.HTTPException):
                 await message.channel.send(FAILED, reference=_reference(message))
 
-    async def _reply_to(self, message: discord.Message, reply: Reply) -> None:
+    async def _reply_to(self, message: discord.Message, reply: Reply) -> list[discord.Message]:
+        """Post ``reply`` as a reply to ``message`` (in its channel, thread or DM); the
+        messages of an answer, once posted."""
         if reply.kind is ReplyKind.DUPLICATE:
-            return
+            return []
         if reply.is_public and reply.answer is not None:
             messages = pack_messages(render_discord(reply.answer, corpus=self.corpus))
             view = self._answer_view(reply)
+            posted = []
             for index, embeds in enumerate(messages):
-                await message.channel.send(
-                    embeds=list(embeds),
-                    view=view if index == len(messages) - 1 else MISSING,
-                    reference=_reference(message) if index == 0 else MISSING,
+                posted.append(
+                    await message.channel.send(
+                        embeds=list(embeds),
+                        view=view if index == len(messages) - 1 else MISSING,
+                        reference=_reference(message) if index == 0 else MISSING,
+                    )
                 )
-            return
+            return posted
         for index, content in enumerate(render_notice(reply.text)):
             await message.channel.send(
                 content, reference=_reference(message) if index == 0 else MISSING
             )
+        return []
 
     async def on_ready(self) -> None:
         user, guilds = self.client.user, len(self.client.guilds)

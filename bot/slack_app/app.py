@@ -22,7 +22,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Protocol
 
@@ -43,7 +42,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import commands
 from bot.buttons import AnswerRef, ButtonSigner, InvalidButton, answer_ref
-from bot.conversations import DEFAULT_TTL_SECONDS, Thread
+from bot.conversations import Thread
 from bot.service import (
     CHANNEL,
     DM,
@@ -57,7 +56,6 @@ from bot.service import (
 from bot.serving import InFlight
 from bot.settings import Settings
 from bot.slack_app.render import (
-    ANSWER_ACTIONS,
     FEEDBACK_DOWN,
     FEEDBACK_UP,
     SHOW_SOURCES,
@@ -66,13 +64,13 @@ from bot.slack_app.render import (
     render_reply,
     render_sources,
 )
+from bot.slack_app.threads import thread_of
 
 log = logging.getLogger(__name__)
 
 PLATFORM = "slack"
 EVENTS_PATH = "/slack/events"
 RATE_LIMIT_RETRIES = 3
-HISTORY_LIMIT = 100  # messages of a thread read back after a restart (one page of replies)
 SERVER_ERROR_RETRIES = 2
 THANKS = "Thanks for the feedback!"
 Payload = dict[str, Any]
@@ -171,7 +169,7 @@ def create_app(
         question = question_text(event.get("text", ""))
         # A mention outside a thread starts one (the answer goes there): nothing to read back.
         thread_ts = event.get("thread_ts")
-        thread = _thread(client, signer, channel, thread_ts or event.get("ts", ""))
+        thread = thread_of(client, signer, channel, thread_ts or event.get("ts", ""))
         if not thread_ts:
             thread = Thread(thread.key)
         asking = service.ask(
@@ -194,7 +192,7 @@ def create_app(
             notices_public=True,
         )
         question = question_text(event.get("text", ""))
-        thread = _thread(client, signer, channel, event.get("thread_ts"))
+        thread = thread_of(client, signer, channel, event.get("thread_ts"))
         asking = service.ask(
             _event_asker(event), question, delivery_id=_message_key(event), thread=thread
         )
@@ -266,53 +264,6 @@ def _opened(signer: ButtonSigner, action: Payload) -> AnswerRef | None:
     except InvalidButton as exc:
         log.info("refused a Slack button click: %s", exc)
         return None
-
-
-def _thread(
-    client: AsyncWebClient, signer: ButtonSigner, channel: str, thread_ts: str | None
-) -> Thread:
-    """The conversation a message belongs to: its thread (``thread_ts``, the parent's ts), or
-    the DM itself for a message outside any thread. Its history on Slack, for after a
-    restart: ``conversations.replies`` for a thread, ``conversations.history`` for a DM, read
-    back no further than the conversation memory would remember."""
-
-    async def earlier() -> list[str]:
-        oldest = f"{time.time() - DEFAULT_TTL_SECONDS:.6f}"
-        if thread_ts:
-            found = await client.conversations_replies(
-                channel=channel, ts=thread_ts, oldest=oldest, limit=HISTORY_LIMIT
-            )
-            messages = list(found.get("messages") or [])  # the parent first, then oldest first
-        else:
-            found = await client.conversations_history(
-                channel=channel, oldest=oldest, limit=HISTORY_LIMIT
-            )
-            messages = list(reversed(found.get("messages") or []))  # newest first: turn over
-        return answered_questions(messages, signer)
-
-    return Thread(f"{PLATFORM}:{channel}:{thread_ts or ''}", earlier)
-
-
-def answered_questions(messages: list[Payload], signer: ButtonSigner) -> list[str]:
-    """The questions readout's own answers among ``messages`` answered, as understood, in
-    order. An answer is recognised by its buttons' signed value, which only readout can make
-    (so another bot's look-alike counts for nothing); an answer whose value had no room for
-    the question is skipped."""
-    questions = []
-    for message in messages:
-        for block in message.get("blocks") or []:
-            if not isinstance(block, dict) or block.get("block_id") != ANSWER_ACTIONS:
-                continue
-            values = [
-                e.get("value", "") for e in block.get("elements") or [] if isinstance(e, dict)
-            ]
-            try:
-                ref = signer.open(str(values[-1])) if values else None
-            except InvalidButton:
-                ref = None
-            if ref is not None and ref.asked and ref.question:
-                questions.append(ref.question)
-    return questions
 
 
 def _request_type(body: Payload) -> str:

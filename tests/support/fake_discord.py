@@ -33,6 +33,8 @@ APP_ID = "900000000000000001"  # as on Discord, the application id is the bot us
 GUILD_ID = "910000000000000001"
 CHANNEL_ID = "920000000000000001"
 DM_CHANNEL_ID = "920000000000000002"
+THREAD_ID = "920000000000000003"  # a public thread in CHANNEL_ID
+DISCORD_EPOCH_MS = 1420070400000
 USER_ID = "930000000000000001"
 BOT_USER = {
     "id": APP_ID,
@@ -97,7 +99,10 @@ class FakeDiscord:
     messages: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self._ids = itertools.count(940000000000000001)
+        # Snowflakes as Discord makes them: the time is in the id (discord.py reads a message's
+        # created_at from it), so ids made now are recent.
+        now_ms = int(time.time() * 1000) - DISCORD_EPOCH_MS
+        self._ids = itertools.count(now_ms << 22)
         self._sockets: list[web.WebSocketResponse] = []
         self._sequence = itertools.count(1)
         self._changed = asyncio.Condition()
@@ -132,6 +137,12 @@ class FakeDiscord:
                 self._commands,
             ),
             ("POST", re.compile(r"/channels/(?P<cid>\d+)/messages"), self._channel_message),
+            (
+                "GET",
+                re.compile(r"/channels/(?P<cid>\d+)/messages/(?P<mid>\d+)"),
+                self._get_message,
+            ),
+            ("GET", re.compile(r"/channels/(?P<cid>\d+)/messages"), self._history),
             ("POST", re.compile(r"/channels/(?P<cid>\d+)/typing"), self._empty),
         ]
 
@@ -225,12 +236,22 @@ class FakeDiscord:
         return interaction
 
     async def message(
-        self, content: str, *, dm: bool = False, mentions_bot: bool = True, user_id: str = USER_ID
+        self,
+        content: str,
+        *,
+        dm: bool = False,
+        mentions_bot: bool = True,
+        user_id: str = USER_ID,
+        channel_id: str | None = None,
+        reply_to: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        """A MESSAGE_CREATE in the test channel (or in a DM with the bot)."""
+        """A MESSAGE_CREATE in the test channel (or in a DM with the bot, or in
+        ``channel_id``, e.g. THREAD_ID), replying to ``reply_to`` if given (a message payload,
+        delivered with it as Discord does)."""
+        channel = channel_id or (DM_CHANNEL_ID if dm else CHANNEL_ID)
         payload: dict[str, Any] = {
             "id": self._id(),
-            "channel_id": DM_CHANNEL_ID if dm else CHANNEL_ID,
+            "channel_id": channel,
             "author": user(user_id),
             "content": content,
             "timestamp": "2024-04-02T12:00:00.000000+00:00",
@@ -245,6 +266,16 @@ class FakeDiscord:
             "type": 0,
             "flags": 0,
         }
+        if reply_to is not None:
+            payload["type"] = 19
+            payload["message_reference"] = {
+                "type": 0,
+                "message_id": reply_to["id"],
+                "channel_id": reply_to["channel_id"],
+                **({} if dm else {"guild_id": GUILD_ID}),
+            }
+            payload["referenced_message"] = reply_to
+        self.messages[payload["id"]] = payload
         if not dm:
             payload["guild_id"] = GUILD_ID
             payload["member"] = {
@@ -422,6 +453,30 @@ class FakeDiscord:
     async def _channel_message(self, call: Call, cid: str) -> web.Response:
         return _json(self._message(cid, call.body, flags=call.body.get("flags", 0)))
 
+    async def _get_message(self, call: Call, cid: str, mid: str) -> web.Response:
+        message = self.messages.get(mid)
+        if message is None or message["channel_id"] != cid:
+            return _json({"message": "Unknown Message", "code": 10008}, status=404)
+        return _json(message)
+
+    async def _history(self, call: Call, cid: str) -> web.Response:
+        """A channel's messages, newest first, after/before an id, at most ``limit``."""
+        after, before = int(call.query.get("after", 0)), int(call.query.get("before", 0))
+        found = sorted(
+            (
+                m
+                for m in self.messages.values()
+                if m["channel_id"] == cid
+                and int(m["id"]) > after
+                and (not before or int(m["id"]) < before)
+            ),
+            key=lambda m: int(m["id"]),
+        )
+        limit = int(call.query.get("limit", 50))
+        # with "after", Discord returns the oldest ones after it; else the newest
+        found = found[:limit] if after else found[-limit:]
+        return _json(list(reversed(found)))
+
     async def _empty(self, call: Call, **_: str) -> web.Response:
         return web.Response(status=204)
 
@@ -448,6 +503,13 @@ class FakeDiscord:
             "type": 19 if body.get("message_reference") else 0,
             "flags": flags,
         }
+        if body.get("message_reference"):
+            message["message_reference"] = {
+                "type": 0,
+                "channel_id": channel_id,
+                "guild_id": GUILD_ID,
+                **body["message_reference"],
+            }
         if webhook:
             message["webhook_id"] = webhook
         self.messages[message["id"]] = message
@@ -549,7 +611,28 @@ def _guild() -> dict[str, Any]:
                 "permission_overwrites": [],
             }
         ],
-        "threads": [],
+        "threads": [
+            {
+                "id": THREAD_ID,
+                "type": 11,
+                "guild_id": GUILD_ID,
+                "parent_id": CHANNEL_ID,
+                "owner_id": USER_ID,
+                "name": "follow-ups",
+                "last_message_id": None,
+                "rate_limit_per_user": 0,
+                "message_count": 0,
+                "member_count": 1,
+                "total_message_sent": 0,
+                "flags": 0,
+                "thread_metadata": {
+                    "archived": False,
+                    "auto_archive_duration": 1440,
+                    "archive_timestamp": "2024-01-01T00:00:00+00:00",
+                    "locked": False,
+                },
+            }
+        ],
         "members": [],
         "voice_states": [],
         "presences": [],
