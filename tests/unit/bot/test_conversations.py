@@ -111,3 +111,10 @@ def test_concurrent_writers_lose_no_turn_and_keep_the_bounds() -> None:
     run_together(6, crowd)
     assert len(small) == 4
     assert all(len(small.history(f"w{w}-{n}")) <= 3 for w in range(6) for n in range(10))
+
+
+def test_keep_replaces_a_conversation_with_the_turns_given() -> None:
+    memory = ConversationMemory(max_turns=2)
+    memory.remember("c", Turn("old?"))
+    memory.keep("c", turns("one?", "two?", "three?"))
+    assert memory.history("c") == turns("two?", "three?")

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import threading
 from pathlib import Path
 from typing import Any
@@ -8,10 +9,12 @@ from typing import Any
 import pytest
 
 from bot.buttons import AnswerRef
+from bot.conversations import Thread
 from bot.questions.log import LoggedAnswer
 from bot.service import (
     EXPIRED,
     FAILED,
+    INDEX_CHANGED,
     MAX_CHAT_QUESTION_CHARS,
     TIMED_OUT,
     UNAVAILABLE,
@@ -23,6 +26,8 @@ from bot.service import (
     ReplyKind,
 )
 from index.errors import IndexMissing, StoreUnavailable
+from retrieval.answer import Answer
+from retrieval.conversation import Turn
 from retrieval.engine import normalize_question
 from tests.support.fakes import FakeEngine
 
@@ -237,3 +242,63 @@ async def test_no_cli_wording_reaches_a_chat_user(tmp_path: Path) -> None:
     assert replies[1].text == "I found no statements attributed to nobody. Speakers found: Ada."
     for reply in replies:
         assert "readout " not in reply.text, reply.text  # no `readout quotes xi` in Slack
+
+
+class VersionedEngine(FakeEngine):
+    """Answers from index version ``version`` (the tests move it, as a re-index would)."""
+
+    def __init__(self, version: int) -> None:
+        super().__init__()
+        self.version = version
+
+    def ask_many(self, questions: Any, histories: Any = None) -> Any:
+        answers = super().ask_many(questions, histories)
+        return [
+            dataclasses.replace(a, index_version=self.version) if isinstance(a, Answer) else a
+            for a in answers
+        ]
+
+
+async def test_sources_after_a_re_index_say_they_are_the_current_indexs() -> None:
+    engine = VersionedEngine(4)
+    service = make_service(engine)
+    same = await service.sources(ASKER, AnswerRef("ab", 4, "What did Xi say?"))
+    assert same.answer is not None and same.text == ""
+    moved = await service.sources(ASKER, AnswerRef("cd", 3, "What did Xi say?"))
+    assert moved.answer is not None and moved.text == INDEX_CHANGED
+
+
+async def test_a_thread_is_read_back_from_the_platform_when_nothing_is_remembered() -> None:
+    engine = FakeEngine()
+    service = make_service(engine)
+    reads: list[str] = []
+
+    async def earlier() -> list[str]:
+        reads.append("read")
+        return ["What did Biden say about TikTok?"]
+
+    thread = Thread("slack:C1:1.0", earlier)
+    reply = await service.ask(ASKER, "Who owns it?", thread=thread)
+    # the earlier answer's question was answered again to recover its turn, then the new one
+    # was asked with it as history
+    assert engine.asked == ["What did Biden say about TikTok?", "Who owns it?"]
+    assert engine.histories[-1] == [
+        (Turn("What did Biden say about TikTok?", "A quoted sentence."),)
+    ]
+    assert [t.question for t in reply.conversation] == [
+        "What did Biden say about TikTok?",
+        "Who owns it?",
+    ]
+    await service.ask(ASKER, "And Xi?", thread=thread)  # remembered now: not read again
+    assert reads == ["read"] and len(engine.histories[-1][0]) == 2
+
+
+async def test_a_thread_that_cannot_be_read_back_is_answered_alone() -> None:
+    engine = FakeEngine()
+    service = make_service(engine)
+
+    async def broken() -> list[str]:
+        raise ConnectionError("platform down")
+
+    reply = await service.ask(ASKER, "Who owns it?", thread=Thread("k", broken))
+    assert reply.kind is ReplyKind.ANSWER and engine.histories == [None]

@@ -24,6 +24,7 @@ from bot.discord_app.render import (
     render_discord,
     render_notice,
     render_sources,
+    shown_question,
     split_text,
 )
 from retrieval.answer import NOT_COVERED, Answer, Citation
@@ -200,3 +201,22 @@ def test_corpus_label_and_footer() -> None:
     assert corpus_label(["D", "C", "B", "A"]) == "A, B and 2 more documents"
     assert footer_text("Xi Biden Call") == "readout · quoting Xi Biden Call"
     assert len(footer_text("x" * 5000)) <= 256
+
+
+def test_shown_question_reads_back_what_an_answer_message_shows() -> None:
+    plain = Answer.quoting("What did *Xi* say?", (CITED_FOR_SHOWN,))
+    assert shown_question(render_discord(plain, corpus="c")) == "What did *Xi* say?"
+    follow_up = Answer(
+        "Who owns it?",
+        "ByteDance. [1]",
+        False,
+        (CITED_FOR_SHOWN,),
+        understood_as="Who owns TikTok_s app?",
+    )
+    assert shown_question(render_discord(follow_up, corpus="c")) == "Who owns TikTok_s app?"
+    clipped = Answer.quoting("x" * 300 + "?", (CITED_FOR_SHOWN,))
+    assert shown_question(render_discord(clipped, corpus="c")) == ""  # not shown in full
+    assert shown_question([]) == ""
+
+
+CITED_FOR_SHOWN = Citation(1, "d", "T", 1, 1, "A quote.", 0.5)
