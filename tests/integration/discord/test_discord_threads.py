@@ -7,9 +7,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import pytest
+
 from bot.service import AnswerService
 from tests.support.discord import RunningBot
 from tests.support.fake_discord import APP_ID, CHANNEL_ID, THREAD_ID, Call, FakeDiscord
+
+pytestmark = pytest.mark.integration
 
 TAIWAN = "What did Xi say about Taiwan?"
 FOLLOW_UP = "And what did Biden say about it?"

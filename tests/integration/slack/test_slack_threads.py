@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from bot.settings import Settings
 from bot.slack_app import listener_tasks
 from retrieval.engine import Engine
@@ -20,6 +22,8 @@ from tests.support.slack import (
     running_app,
     running_service,
 )
+
+pytestmark = pytest.mark.integration
 
 TAIWAN = "What did Xi say about Taiwan?"
 FOLLOW_UP = "And what did Biden say about it?"
