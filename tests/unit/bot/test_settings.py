@@ -16,10 +16,18 @@ def test_defaults() -> None:
 
 
 def test_secrets_never_appear_in_repr() -> None:
-    settings = Settings.from_env({"SLACK_BOT_TOKEN": "xoxb-secret", "DISCORD_TOKEN": "dtoken"})
+    settings = Settings.from_env(
+        {
+            "SLACK_BOT_TOKEN": "xoxb-secret",
+            "DISCORD_TOKEN": "dtoken",
+            "READOUT_BUTTON_SECRET": " button-key ",
+        }
+    )
     assert "xoxb-secret" not in repr(settings)
     assert "dtoken" not in repr(settings)
+    assert "button-key" not in repr(settings)
     assert settings.slack_bot_token == "xoxb-secret"
+    assert settings.button_secret == "button-key"
 
 
 def test_all_bad_values_are_listed_together() -> None:
