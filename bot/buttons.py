@@ -9,13 +9,16 @@ refused:
   whichever process handles the click, however old the answer;
 * the **index version** the answer was composed from;
 * the **question as readout understood it** (the rewrite, for a follow-up), when the platform
-  leaves room for it.
+  leaves room for it; for a follow-up also the words as typed and the question before it,
+  which is the conversation context needed to answer it the same way again (a follow-up that
+  asks another speaker leaves out the quote just shown).
 
 Two encodings, for the platforms' limits:
 
 * :meth:`ButtonSigner.seal` (Slack's ``value``, at most 2,000 characters):
-  ``r1:<answer id>:<index version>:<mac>:<question, base64url>``. The question is left out
-  when it would not fit; then it is looked up in the question log.
+  ``r1:<answer id>:<index version>:<mac>:<questions>``, the questions base64url-encoded
+  (understood, then for a follow-up: typed and previous, separated by NUL). They are left out
+  when they would not fit; then they are looked up in the question log.
 * :meth:`ButtonSigner.seal_short` (inside Discord's ``custom_id``, at most 100 characters):
   ``<answer id>:<index version>:<mac>`` (``:l`` appended for a ``/quote`` or ``/source``
   listing, which only the process that made it can show again). The question is found in
@@ -27,7 +30,7 @@ Rebuilding "Show sources" re-answers the recorded question against the *current*
 answer is deterministic, so for an unchanged index it is the answer shown); when the index
 version has moved on since, the sources are those of the current index and the reply says so.
 
-The MAC is HMAC-SHA256 over the answer id, index version and question, cut to 128 bits
+The MAC is HMAC-SHA256 over everything the value carries, cut to 128 bits
 (base64url, 22 characters). The key is ``READOUT_BUTTON_SECRET`` when set; otherwise it is
 derived (HKDF, RFC 5869, with SHA-256) from the platform's own secret (Slack's signing secret,
 else the bot token; Discord's bot token), so replicas of one deployment agree without more
@@ -72,23 +75,34 @@ class AnswerRef:
     answer_id: str
     index_version: int = 0
     question: str = ""  # as understood (the rewrite for a follow-up); "" when not carried
+    typed: str = ""  # a follow-up's words as typed ("" when it was read as typed)
+    follows: str = ""  # for a follow-up, the question before it, as understood
     # False for a /quote or /source listing: its title is no question to ask again, so it is
     # rebuilt only by the process that still remembers it.
     asked: bool = True
 
     def __post_init__(self) -> None:
+        if "\0" in self.question + self.typed + self.follows:
+            raise ValueError("questions hold no NUL characters")
         if not _ANSWER_ID.fullmatch(self.answer_id):
             raise ValueError("an answer id is 1-64 lowercase hex digits")
         if self.index_version < 0:
             raise ValueError("an index version is not negative")
 
 
-def answer_ref(answer: Answer, answer_id: str, *, asked: bool = True) -> AnswerRef:
-    """The reference for buttons under ``answer``. Only a question that was *asked* (not a
-    ``/quote`` or ``/source`` listing) carries its question: re-asking a listing's title
-    would rebuild something else, so those rebuild only in the process that made them."""
-    question = (answer.understood_as or answer.question) if asked else ""
-    return AnswerRef(answer_id, max(answer.index_version, 0), question, asked)
+def answer_ref(
+    answer: Answer, answer_id: str, *, asked: bool = True, follows: str = ""
+) -> AnswerRef:
+    """The reference for buttons under ``answer`` (``follows``: the question before it, when
+    it was read as a follow-up). Only a question that was *asked* (not a ``/quote`` or
+    ``/source`` listing) carries its question: re-asking a listing's title would rebuild
+    something else, so those rebuild only in the process that made them."""
+    version = max(answer.index_version, 0)
+    if not asked:
+        return AnswerRef(answer_id, version, asked=False)
+    if answer.understood_as and follows:
+        return AnswerRef(answer_id, version, answer.understood_as, answer.question, follows)
+    return AnswerRef(answer_id, version, answer.understood_as or answer.question)
 
 
 def derive_key(secret: str) -> bytes:
@@ -123,7 +137,8 @@ class ButtonSigner:
         if not ref.asked:
             return self.seal_short(ref)
         head = f"{_VERSION}:{ref.answer_id}:{ref.index_version}:"
-        value = head + self._mac(ref) + ":" + _b64(ref.question.encode())
+        carried = "\0".join((ref.question, ref.typed, ref.follows)).rstrip("\0")
+        value = head + self._mac(ref) + ":" + _b64(carried.encode())
         if len(value) <= limit:
             return value
         return head + self._mac(AnswerRef(ref.answer_id, ref.index_version)) + ":"
@@ -142,27 +157,31 @@ class ButtonSigner:
             if len(parts) != 5:
                 raise InvalidButton("malformed button value")
             _, answer_id, version, mac, encoded = parts
-            question, asked = _unb64(encoded), True
+            carried, asked = _unb64(encoded).split("\0"), True
+            if len(carried) > 3:
+                raise InvalidButton("malformed button value")
+            question, typed, follows = (*carried, "", "")[:3]
         else:
             parts = value.split(":")
             asked = len(parts) == 3
             if not asked and parts[3:] != ["l"]:
                 raise InvalidButton("malformed button value")
-            (answer_id, version, mac), question = parts[:3], ""
+            (answer_id, version, mac), question, typed, follows = parts[:3], "", "", ""
         if not (
             _ANSWER_ID.fullmatch(answer_id)
             and _INDEX_VERSION.fullmatch(version)
             and _MAC.fullmatch(mac)
         ):
             raise InvalidButton("malformed button value")
-        ref = AnswerRef(answer_id, int(version), question, asked)
+        ref = AnswerRef(answer_id, int(version), question, typed, follows, asked)
         if not hmac.compare_digest(mac, self._mac(ref)):
             raise InvalidButton("button value with a wrong MAC")
         return ref
 
     def _mac(self, ref: AnswerRef) -> str:
         kind = "asked" if ref.asked else "listing"
-        message = "\0".join((ref.answer_id, str(ref.index_version), ref.question, kind)).encode()
+        fields = (ref.answer_id, str(ref.index_version), ref.question, ref.typed, ref.follows, kind)
+        message = "\0".join(fields).encode()
         return _b64(hmac.new(self._key, message, hashlib.sha256).digest()[:MAC_BYTES])
 
 

@@ -9,7 +9,8 @@ answers), forgets a conversation ``ttl`` seconds after its last turn, and holds 
 ``max_conversations`` conversations, dropping the least recently used first. It lives in process
 memory only. After a restart (or on another replica) the memory is empty, and the adapters'
 :attr:`Thread.earlier` reads the thread's own history on the platform instead: readout's own
-earlier answers in it, each standing for the question it answered, as readout understood it.
+earlier answers in it, each standing for the question it answered, which is answered again
+(with the question before it, for a follow-up) to recover the turn.
 
 Thread-safe: the chat adapters answer on worker threads.
 """
@@ -22,6 +23,7 @@ from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
+from bot.buttons import AnswerRef
 from retrieval.conversation import Turn
 
 # Enough for "it" and "and Biden?" to find their referent, which is nearly always one or two
@@ -35,12 +37,13 @@ DEFAULT_MAX_CONVERSATIONS = 10_000
 @dataclass(frozen=True, slots=True)
 class Thread:
     """Where a question was asked, as a conversation: its ``key`` (``slack:C1:1700.01``,
-    ``discord:thread:42``, ``discord:answer:43``), and how to read readout's earlier answers
-    in it from the platform when memory has none (``earlier``: the questions they answered,
-    as understood, oldest first; None when the platform keeps no history to read)."""
+    ``discord:channel:42``, ``discord:answer:43``), and how to read readout's earlier answers
+    in it from the platform when memory has none (``earlier``: the references their buttons
+    carry, with the question each answered as far as the platform shows it, oldest first;
+    None when the platform keeps no history to read)."""
 
     key: str
-    earlier: Callable[[], Awaitable[Sequence[str]]] | None = None
+    earlier: Callable[[], Awaitable[Sequence[AnswerRef]]] | None = None
 
 
 @dataclass(slots=True)

@@ -34,7 +34,7 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from bot import commands
@@ -111,6 +111,8 @@ class Reply:
     retry_after: float = 0.0
     # The conversation with this answer as its latest turn (for a question asked in a Thread).
     conversation: tuple[Turn, ...] = ()
+    # For a follow-up: the question before it, as understood (what rebuilding it needs).
+    follows: str = ""
 
     @property
     def is_public(self) -> bool:
@@ -140,6 +142,10 @@ class RecordedAnswer(Protocol):
     def question(self) -> str: ...  # as understood: the rewrite, for a follow-up
     @property
     def index_version(self) -> int: ...
+    @property
+    def typed(self) -> str: ...  # a follow-up's words as typed, else ""
+    @property
+    def follows(self) -> str: ...  # the question before a follow-up, as understood, else ""
 
 
 class AnswerRecords(Protocol):
@@ -368,6 +374,7 @@ class AnswerService:
             self._log_question(asker, question, reply, time.perf_counter() - started)
             raise
         answer_id = self._remember(answer)
+        follows = history[-1].question if history and answer.understood_as else ""
         latency = time.perf_counter() - started
         log.info(
             "answered on %s in %.0f ms (abstained=%s, citations=%d, answer=%s)",
@@ -377,9 +384,8 @@ class AnswerService:
             len(answer.citations),
             answer_id,
         )
-        self._log_question(
-            asker, question, Reply(ReplyKind.ANSWER, answer.text, answer, answer_id), latency
-        )
+        reply = Reply(ReplyKind.ANSWER, answer.text, answer, answer_id, follows=follows)
+        self._log_question(asker, question, reply, latency)
         return answer, answer_id
 
     # -- chat: every outcome is a Reply ------------------------------------------------------
@@ -413,7 +419,15 @@ class AnswerService:
                 self.conversations.keep(thread.key, conversation)
         except Exception as exc:
             return _refusal(exc)
-        return Reply(ReplyKind.ANSWER, answer.text, answer, answer_id, conversation=conversation)
+        follows = history[-1].question if history and answer.understood_as else ""
+        return Reply(
+            ReplyKind.ANSWER,
+            answer.text,
+            answer,
+            answer_id,
+            conversation=conversation,
+            follows=follows,
+        )
 
     def continue_conversation(self, key: str, reply: Reply) -> None:
         """Remember ``reply``'s conversation under another ``key`` too (a Discord reply chain
@@ -429,11 +443,11 @@ class AnswerService:
         if remembered or thread.earlier is None:
             return remembered
         try:
-            questions = list(await thread.earlier())[-DEFAULT_MAX_TURNS:]
-            valid = [q for q in (normalize_question(q) for q in questions) if q]
-            valid = [q for q in valid if len(q) <= MAX_CHAT_QUESTION_CHARS * 2]
-            batcher = self._batcher()
-            answers = await self._within_timeout(asyncio.gather(*(batcher.ask(q) for q in valid)))
+            refs = list(await thread.earlier())[-DEFAULT_MAX_TURNS:]
+            refs = [await self._completed(ref) for ref in refs]
+            answers = await self._within_timeout(
+                asyncio.gather(*(self._rebuild(ref) for ref in refs if ref.question))
+            )
             turns = tuple([await self.turn(answer) for answer in answers])
         except Exception as exc:  # the platform's history is a fallback: never fail the question
             log.warning(
@@ -496,31 +510,60 @@ class AnswerService:
             return Reply(ReplyKind.SOURCE, "", answer, ref.answer_id)
         if not ref.asked:  # a /quote or /source listing: nothing to ask again
             return Reply(ReplyKind.USAGE, EXPIRED)
-        question, version = ref.question, ref.index_version
-        if not question and self._records is not None:
-            records = self._records
-            try:
-                found = await asyncio.to_thread(records.find_answer, ref.answer_id)
-            except Exception:  # a broken log must not break the click
-                log.exception("looking up answer %s failed", ref.answer_id)
-                found = None
-            if found is not None:
-                question, version = found.question, found.index_version or version
-        question = question or normalize_question(seen_as)
-        if not question:
+        ref = await self._completed(ref)
+        if not ref.question and normalize_question(seen_as):
+            ref = replace(ref, question=normalize_question(seen_as))
+        if not ref.question:
             log.info("no question found for answer %s: cannot rebuild its sources", ref.answer_id)
             return Reply(ReplyKind.USAGE, EXPIRED)
         limited = self._rate_limited(asker)
         if limited:
             return limited
         try:
-            # The question as understood stands on its own: no conversation needed.
-            answer = await self._within_timeout(self._batcher().ask(validate_question(question)))
+            answer = await self._within_timeout(self._rebuild(ref))
         except Exception as exc:
             return _refusal(exc)
+        version = ref.index_version
         moved = bool(version and answer.index_version and answer.index_version != version)
         log.info("rebuilt the sources of answer %s (index changed: %s)", ref.answer_id, moved)
         return Reply(ReplyKind.SOURCE, INDEX_CHANGED if moved else "", answer, ref.answer_id)
+
+    async def _completed(self, ref: AnswerRef) -> AnswerRef:
+        """``ref`` with what the question log recorded for its answer id (the question, and
+        for a follow-up the words typed and the question before), unless it carries that
+        already. (Platforms show only the question; a local SQLite read is cheap.)"""
+        if (ref.typed and ref.follows) or self._records is None:
+            return ref
+        records = self._records
+        try:
+            found = await asyncio.to_thread(records.find_answer, ref.answer_id)
+        except Exception:  # a broken log must not break the click or the question
+            log.exception("looking up answer %s failed", ref.answer_id)
+            return ref
+        if found is None:
+            return ref
+        return replace(
+            ref,
+            index_version=found.index_version or ref.index_version,
+            question=found.question,
+            typed=found.typed,
+            follows=found.follows,
+        )
+
+    async def _rebuild(self, ref: AnswerRef) -> Answer:
+        """The answer ``ref`` is for, asked again. A follow-up is asked as typed after the
+        question before it, so that it is read, and its repeat left out, as it was then; if
+        that no longer reads the same (an older referent), its rewrite is asked alone."""
+        batcher = self._batcher()
+        if ref.typed and ref.follows:
+            before = await batcher.ask(validate_question(ref.follows))
+            turn = await asyncio.get_running_loop().run_in_executor(
+                self._pool, self._engine.turn, before
+            )
+            again = await batcher.ask(validate_question(ref.typed), (turn,))
+            if again.understood_as == ref.question:
+                return again
+        return await batcher.ask(validate_question(ref.question))
 
     def record_feedback(self, answer_id: str, asker: Asker, vote: int) -> bool:
         """Record 👍 (+1) / 👎 (-1) for an answer id (from a verified button: any age, any

@@ -341,7 +341,9 @@ class DiscordApp:
         if reply.answer is None:
             return view
         asked = reply.kind is ReplyKind.ANSWER
-        sealed = self.signer.seal_short(answer_ref(reply.answer, reply.answer_id, asked=asked))
+        sealed = self.signer.seal_short(
+            answer_ref(reply.answer, reply.answer_id, asked=asked, follows=reply.follows)
+        )
         if reply.answer.citations:
             view.add_item(self.sources_button(sealed))
         view.add_item(self.vote_button("up", sealed))
@@ -367,7 +369,9 @@ class DiscordApp:
             with contextlib.suppress(discord.HTTPException):
                 await message.channel.typing()  # one "readout is typing…", best effort
             question = strip_mention(message.content, me.id)
-            reply = await self.service.ask(asker, question, thread=thread_of(message, me.id))
+            reply = await self.service.ask(
+                asker, question, thread=thread_of(message, me.id, self.signer)
+            )
             for sent in await self._reply_to(message, reply):
                 # a reply to any message of this answer continues its conversation
                 self.service.continue_conversation(answer_key(sent.id), reply)

@@ -71,15 +71,19 @@ class LoggedQuestion:
     index_version: int | None = None
     answer_id: str | None = None
     understood_as: str | None = None
+    follows: str | None = None
     citations: tuple[tuple[int, str, int], ...] = ()  # (n, doc, paragraph)
 
 
 @dataclass(frozen=True, slots=True)
 class LoggedAnswer:
-    """What the log knows of an answer id: the question as understood, its index version."""
+    """What the log knows of an answer id: the question as understood, its index version, and
+    for a follow-up the words as typed and the question before it (as understood)."""
 
     question: str
     index_version: int
+    typed: str = ""
+    follows: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,15 +162,24 @@ class QuestionLog:
     def record_question(self, asker: Asker, question: str, reply: Reply, latency: float) -> None:
         """A question the chat service searched, with the reply it got (``QuestionSink``)."""
         if reply.kind is ReplyKind.ANSWER and reply.answer is not None:
-            self.record_answer(asker, reply.answer, latency, answer_id=reply.answer_id)
+            self.record_answer(
+                asker, reply.answer, latency, answer_id=reply.answer_id, follows=reply.follows
+            )
         else:
             outcome = UNAVAILABLE if reply.kind is ReplyKind.UNAVAILABLE else FAILED
             self.record_unanswered(asker, question, outcome, latency)
 
     def record_answer(
-        self, asker: Asker, answer: Answer, latency: float, *, answer_id: str = ""
+        self,
+        asker: Asker,
+        answer: Answer,
+        latency: float,
+        *,
+        answer_id: str = "",
+        follows: str = "",
     ) -> None:
-        """An answer or abstention, with what it cited."""
+        """An answer or abstention, with what it cited (``follows``: the question before a
+        follow-up, as understood)."""
         self._put_question(
             asker,
             answer.question,
@@ -176,6 +189,7 @@ class QuestionLog:
             index_version=answer.index_version or None,
             answer_id=answer_id or uuid.uuid4().hex[:16],
             understood_as=answer.understood_as or None,
+            follows=(follows or None) if answer.understood_as else None,
             citations=tuple((c.n, c.doc, c.paragraph) for c in answer.citations),
         )
 
@@ -212,7 +226,7 @@ class QuestionLog:
         try:
             with closing(connect(self.path, busy_timeout=self._busy_timeout)) as connection:
                 row = connection.execute(
-                    "SELECT coalesce(understood_as, question), index_version FROM questions "
+                    "SELECT question, understood_as, follows, index_version FROM questions "
                     "WHERE answer_id = ?",
                     (answer_id,),
                 ).fetchone()
@@ -221,7 +235,10 @@ class QuestionLog:
             return None
         if row is None:
             return None
-        return LoggedAnswer(str(row[0]), int(row[1] or 0))
+        question, understood_as, follows, version = row
+        if understood_as and follows:
+            return LoggedAnswer(understood_as, int(version or 0), question, follows)
+        return LoggedAnswer(understood_as or question, int(version or 0))
 
     def _put(self, item: LoggedQuestion | Vote) -> None:
         if self._closed:
@@ -336,8 +353,8 @@ def _insert(connection: sqlite3.Connection, record: LoggedQuestion | Vote) -> No
         return
     cursor = connection.execute(
         "INSERT INTO questions (asked_at, platform, user_hash, channel_kind, question, outcome, "
-        "abstained, latency_ms, index_version, answer_id, understood_as) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "abstained, latency_ms, index_version, answer_id, understood_as, follows) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             record.asked_at,
             record.platform,
@@ -350,6 +367,7 @@ def _insert(connection: sqlite3.Connection, record: LoggedQuestion | Vote) -> No
             record.index_version,
             record.answer_id,
             record.understood_as,
+            record.follows,
         ),
     )
     connection.executemany(

@@ -7,7 +7,8 @@ a database written by a newer readout is refused rather than guessed at.
     questions  when (UTC epoch seconds), platform, a salted hash of the user id (never the
                id itself), channel kind (channel, dm, terminal), the question as searched,
                the outcome (answered, abstained, unavailable, failed), latency, index
-               version, the answer's id, how a follow-up was read (v3; NULL when as typed)
+               version, the answer's id; for a follow-up (v3; else NULL) how it was read and
+               the question before it, as understood
     citations  the doc and paragraph each cited sentence came from
     feedback   one vote (+1/-1) per user per answer id; voting again replaces it
     meta       the salt, when ``READOUT_QUESTION_LOG_SALT`` does not provide one
@@ -59,9 +60,12 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     ),
     # v2: one word for a direct message on every platform (Slack's rows said "im").
     ("UPDATE questions SET channel_kind = 'dm' WHERE channel_kind = 'im'",),
-    # v3: how a follow-up was read (NULL when read as typed), so a button can rebuild the
-    # answer on any replica from the answer id alone (bot.buttons).
-    ("ALTER TABLE questions ADD COLUMN understood_as TEXT",),
+    # v3: how a follow-up was read (NULL when read as typed) and the question before it, so a
+    # button can rebuild the answer on any replica from the answer id alone (bot.buttons).
+    (
+        "ALTER TABLE questions ADD COLUMN understood_as TEXT",
+        "ALTER TABLE questions ADD COLUMN follows TEXT",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -366,7 +366,9 @@ async def _deliver(
         value = ""
         if reply.answer is not None and reply.answer_id:
             asked = reply.kind is ReplyKind.ANSWER
-            value = signer.seal(answer_ref(reply.answer, reply.answer_id, asked=asked))
+            value = signer.seal(
+                answer_ref(reply.answer, reply.answer_id, asked=asked, follows=reply.follows)
+            )
         for message in render_reply(reply, value):
             await (where.public(message) if reply.is_public else where.private(message))
         return reply

@@ -20,7 +20,7 @@ from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.buttons import ButtonSigner, InvalidButton
+from bot.buttons import AnswerRef, ButtonSigner, InvalidButton
 from bot.conversations import DEFAULT_TTL_SECONDS, Thread
 from bot.slack_app.render import ANSWER_ACTIONS
 
@@ -37,7 +37,7 @@ def thread_of(
     restart: ``conversations.replies`` for a thread, ``conversations.history`` for a DM, read
     back no further than the conversation memory would remember."""
 
-    async def earlier() -> list[str]:
+    async def earlier() -> list[AnswerRef]:
         oldest = f"{time.time() - DEFAULT_TTL_SECONDS:.6f}"
         if thread_ts:
             found = await client.conversations_replies(
@@ -49,17 +49,18 @@ def thread_of(
                 channel=channel, oldest=oldest, limit=HISTORY_LIMIT
             )
             messages = list(reversed(found.get("messages") or []))  # newest first: turn over
-        return answered_questions(messages, signer)
+        return earlier_answers(messages, signer)
 
     return Thread(f"{PLATFORM}:{channel}:{thread_ts or ''}", earlier)
 
 
-def answered_questions(messages: list[Payload], signer: ButtonSigner) -> list[str]:
-    """The questions readout's own answers among ``messages`` answered, as understood, in
-    order. An answer is recognised by its buttons' signed value, which only readout can make
-    (so another bot's look-alike counts for nothing); an answer whose value had no room for
-    the question is skipped."""
-    questions = []
+def earlier_answers(messages: list[Payload], signer: ButtonSigner) -> list[AnswerRef]:
+    """readout's own answers among ``messages``, in order, as the references their buttons
+    carry (the question each answered, as understood; for a follow-up also the words typed
+    and the question before). An answer is recognised by its buttons' signed value, which
+    only readout can make (so another app's look-alike counts for nothing); listings
+    (``/quote``, ``/source``) are skipped."""
+    refs = []
     for message in messages:
         for block in message.get("blocks") or []:
             if not isinstance(block, dict) or block.get("block_id") != ANSWER_ACTIONS:
@@ -71,6 +72,6 @@ def answered_questions(messages: list[Payload], signer: ButtonSigner) -> list[st
                 ref = signer.open(str(values[-1])) if values else None
             except InvalidButton:
                 ref = None
-            if ref is not None and ref.asked and ref.question:
-                questions.append(ref.question)
-    return questions
+            if ref is not None and ref.asked:
+                refs.append(ref)
+    return refs

@@ -10,13 +10,17 @@ import pytest
 
 from bot.settings import Settings
 from bot.slack_app import listener_tasks
+from bot.slack_app.render import SHOW_SOURCES
 from retrieval.engine import Engine
 from tests.support.slack import (
     WAIT,
     FakeSlack,
     all_text,
+    blocks_of,
+    button_value_of,
     direct_message,
     http_endpoint,
+    iter_texts,
     mention,
     new_ts,
     running_app,
@@ -93,3 +97,33 @@ async def test_a_thread_is_remembered_without_reading_it_back(
     # the first question of the DM looked back (nothing there); the second needed not
     assert len(fake.posts("conversations.history")) == 1
     assert not fake.posts("conversations.replies")
+
+
+async def test_sources_of_a_follow_up_are_rebuilt_with_its_context_after_a_restart(
+    slack_settings: Settings, article_engine: Engine, fake_slack: FakeSlack
+) -> None:
+    fake = fake_slack
+    root = new_ts()
+    async with (
+        running_service(article_engine) as service,
+        running_app(slack_settings, service) as app,
+        http_endpoint(app, fake) as slack,
+    ):
+        await slack.event(mention(TAIWAN, ts=root), event_id="E1")
+        assert await listener_tasks(app).wait_idle(WAIT)
+        await slack.event(mention(FOLLOW_UP, ts=new_ts(), thread_ts=root), event_id="E2")
+        assert await listener_tasks(app).wait_idle(WAIT)
+    follow_up = fake.posts()[-1].args
+    assert READ_AS in all_text(follow_up) and "¶4" in all_text(follow_up)
+
+    # restarted: "What did Biden say about Taiwan?" asked alone would cite Xi's ¶12; asked
+    # after the question before it, as it was, it cites ¶4 again
+    async with (
+        running_service(article_engine) as service,
+        running_app(slack_settings, service) as app,
+        http_endpoint(app, fake) as slack,
+    ):
+        await slack.action(SHOW_SOURCES, button_value_of(follow_up), key="sources")
+        await fake.wait_for(lambda: fake.responses_to("sources"))
+    texts = "\n".join(iter_texts(blocks_of(fake.responses_to("sources")[0])))
+    assert "¶4" in texts and "¶12" not in texts

@@ -103,3 +103,14 @@ def test_answer_ref_carries_the_question_as_understood() -> None:
     )
     assert answer_ref(answer, "ab") == AnswerRef("ab", 7, "What did Biden say about Taiwan?")
     assert answer_ref(answer, "ab", asked=False) == AnswerRef("ab", 7, "", asked=False)
+
+
+def test_a_follow_up_carries_its_words_and_the_question_before_it() -> None:
+    ref = AnswerRef("ab", 3, "What did Biden say about Taiwan?", "And Biden?", "What did Xi say?")
+    assert signer().open(signer().seal(ref)) == ref
+    tampered = signer().seal(AnswerRef("ab", 3, ref.question, ref.typed, "What did Li say?"))
+    mac = signer().seal(ref).split(":")[3]
+    with pytest.raises(InvalidButton):  # another context under the first one's MAC
+        signer().open(":".join([*tampered.split(":")[:3], mac, tampered.split(":")[4]]))
+    answer = Answer("And Biden?", "q", True, index_version=3, understood_as=ref.question)
+    assert answer_ref(answer, "ab", follows="What did Xi say?") == ref

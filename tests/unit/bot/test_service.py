@@ -273,9 +273,9 @@ async def test_a_thread_is_read_back_from_the_platform_when_nothing_is_remembere
     service = make_service(engine)
     reads: list[str] = []
 
-    async def earlier() -> list[str]:
+    async def earlier() -> list[AnswerRef]:
         reads.append("read")
-        return ["What did Biden say about TikTok?"]
+        return [AnswerRef("a1", 0, "What did Biden say about TikTok?")]
 
     thread = Thread("slack:C1:1.0", earlier)
     reply = await service.ask(ASKER, "Who owns it?", thread=thread)
@@ -297,7 +297,7 @@ async def test_a_thread_that_cannot_be_read_back_is_answered_alone() -> None:
     engine = FakeEngine()
     service = make_service(engine)
 
-    async def broken() -> list[str]:
+    async def broken() -> list[AnswerRef]:
         raise ConnectionError("platform down")
 
     reply = await service.ask(ASKER, "Who owns it?", thread=Thread("k", broken))

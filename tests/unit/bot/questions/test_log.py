@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from bot.questions.log import QuestionLog, question_log
+from bot.questions.log import LoggedAnswer, QuestionLog, question_log
 from bot.service import TERMINAL, UNAVAILABLE, AnswerService, Asker, Reply, ReplyKind
 from bot.settings import Settings
 from index.errors import QuestionError, StoreUnavailable
@@ -342,3 +342,21 @@ async def test_a_broken_question_log_does_not_break_answering(
         service.close()
     assert reply.kind is ReplyKind.ANSWER
     assert "recording the question failed" in caplog.text
+
+
+def test_an_answer_is_found_again_by_its_id_with_a_follow_ups_context(
+    qlog: QuestionLog,
+) -> None:
+    plain = cited()
+    follow_up = Answer(
+        "And Biden?", plain.text, False, plain.citations, 3, "What did Biden say about Taiwan?"
+    )
+    qlog.record_question(ASKER, plain.question, Reply(ReplyKind.ANSWER, "", plain, "a1"), 0.1)
+    reply = Reply(ReplyKind.ANSWER, "", follow_up, "a2", follows=plain.question)
+    qlog.record_question(ASKER, "And Biden?", reply, 0.1)
+    assert qlog.flush()
+    assert qlog.find_answer("a1") == LoggedAnswer(plain.question, plain.index_version)
+    assert qlog.find_answer("a2") == LoggedAnswer(
+        "What did Biden say about Taiwan?", 3, "And Biden?", plain.question
+    )
+    assert qlog.find_answer("ffff") is None
