@@ -13,7 +13,7 @@ export TRANSFORMERS_OFFLINE := 1
 export HF_HUB_DISABLE_TELEMETRY := 1
 export ANONYMIZED_TELEMETRY := False
 
-.PHONY: install run test lint eval train bench lock clean
+.PHONY: install browser run test lint eval train bench lock clean
 
 install: $(STAMP)
 	@$(PY) -m index.model fetch >/dev/null
@@ -29,8 +29,14 @@ run: install
 	$(READOUT) ask "What did Xi say about Taiwan?"
 	@if [ -t 0 ] && [ -t 1 ]; then $(READOUT) chat; fi
 
-test: install
+test: install browser
 	$(PY) -m pytest
+
+# Headless Chromium for the stats page's browser test, from Debian's packages, where this
+# machine lets us install it (root or passwordless sudo). Never fails: without it, that test
+# is skipped and says why.
+browser:
+	@./scripts/install_chromium.sh
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -469,6 +469,13 @@ def chat_command(no_log: bool, store: Path | None, chroma_url: str | None) -> No
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option(
+    "--html",
+    "html_to",
+    type=click.Path(path_type=Path, dir_okay=False, allow_dash=True),
+    metavar="FILE.html",
+    help="Write the report as one self-contained HTML page with charts ('-' for stdout).",
+)
+@click.option(
     "--export",
     "export_to",
     type=click.Path(path_type=Path, dir_okay=False, allow_dash=True),
@@ -484,6 +491,7 @@ def chat_command(no_log: bool, store: Path | None, chroma_url: str | None) -> No
 def stats_command(
     since: str | None,
     as_json: bool,
+    html_to: Path | None,
     export_to: Path | None,
     db: Path | None,
     store: Path | None,
@@ -494,6 +502,13 @@ def stats_command(
 
     from bot.questions.stats import DEFAULT_SINCE, export_csv, parse_since, read_stats, render_stats
 
+    chosen = [
+        name
+        for name, on in (("--json", as_json), ("--html", html_to), ("--export", export_to))
+        if on
+    ]
+    if len(chosen) > 1:
+        raise click.UsageError(f"{' and '.join(chosen)} are different reports: choose one.")
     with friendly_errors():
         path = db or load_settings(store, chroma_url).question_log_path
         if export_to is not None:
@@ -509,10 +524,29 @@ def stats_command(
             click.echo(f"Wrote {rows} questions to {export_to}.", err=True)
             return
         stats = read_stats(path, since=parse_since(since or DEFAULT_SINCE, time.time()))
+        if html_to is not None:
+            _write_page(stats, html_to)
+            return
     if as_json:
         click.echo(json.dumps(stats.to_json(), ensure_ascii=False))
     else:
         click.echo(render_stats(stats))
+
+
+def _write_page(stats: Any, target: Path) -> None:
+    import time
+
+    from bot.questions.page import render_html  # matplotlib loads only for the page
+
+    page = render_html(stats, generated_at=time.time())
+    if str(target) == "-":
+        click.echo(page, nl=False)
+        return
+    try:
+        target.write_text(page, encoding="utf-8")
+    except OSError as exc:
+        raise click.FileError(str(target), hint=exc.strerror) from None
+    click.echo(f"Wrote the report ({stats.questions} questions) to {target}.", err=True)
 
 
 @main.command("health")

@@ -41,6 +41,7 @@ from discord.utils import MISSING
 
 from bot.buttons import AnswerRef, ButtonSigner, InvalidButton, answer_ref
 from bot.discord_app.buttons import is_readout_button, register_buttons
+from bot.discord_app.gateway import GatewayGuard
 from bot.discord_app.render import (
     corpus_label,
     pack_messages,
@@ -49,7 +50,13 @@ from bot.discord_app.render import (
     render_sources,
     shown_question,
 )
-from bot.discord_app.slash import slash_commands, sync_commands
+from bot.discord_app.slash import (
+    STALE_COMMANDS,
+    SYNC_COMMAND,
+    slash_commands,
+    stale_command,
+    sync_commands,
+)
 from bot.discord_app.threads import answer_key, thread_of
 from bot.service import (
     CHANNEL,
@@ -178,6 +185,7 @@ class DiscordApp:
         self.sync = False  # register the slash commands in setup() (``--sync``)
         self.in_flight = InFlight()
         self._announced_ready = False
+        self._stale_commands_logged: set[str] = set()
         # Every replica derives the same key (bot.buttons): a click may land on any of them.
         self.signer = ButtonSigner.from_secrets(settings.button_secret, settings.discord_token)
 
@@ -192,6 +200,7 @@ class DiscordApp:
         client.event(self.on_message)
         client.event(self.on_ready)
         client.event(self.on_interaction)
+        self.gateway = GatewayGuard(client)
 
     async def setup(self) -> None:
         """Start-up after login and before the gateway (discord.py's ``setup_hook``): print the
@@ -419,8 +428,25 @@ class DiscordApp:
     async def _on_command_error(
         self, interaction: Interaction, error: app_commands.AppCommandError
     ) -> None:
-        log.error("slash command failed", exc_info=error)
-        await _apologise(interaction)
+        command = stale_command(error)
+        if command is None:
+            log.error("slash command failed", exc_info=error)
+            await _apologise(interaction)
+            return
+        # Not a failure of readout's: the registration is older than the code. Tell the
+        # operator once (every user of the command would repeat it), the user every time.
+        if command not in self._stale_commands_logged:
+            self._stale_commands_logged.add(command)
+            log.warning(
+                "Discord sent /%s as an older readout registered it (%s); register the "
+                "current slash commands with `%s`",
+                command,
+                type(error).__name__,
+                SYNC_COMMAND,
+            )
+        else:
+            log.debug("stale slash command /%s again", command)
+        await _tell_privately(interaction, STALE_COMMANDS.format(command=command))
 
     async def sync_commands(self, guild_id: str = "") -> str:
         """Register the slash commands (globally, or in one guild for instant updates)."""
@@ -448,13 +474,18 @@ def _asker(interaction: Interaction) -> Asker:
 
 async def _apologise(interaction: Interaction) -> None:
     """The generic apology (never the exception), wherever the interaction stands."""
+    await _tell_privately(interaction, FAILED)
+
+
+async def _tell_privately(interaction: Interaction, text: str) -> None:
+    """A notice for the user alone, wherever the interaction stands."""
     try:
         if interaction.response.is_done():
-            await interaction.followup.send(FAILED, ephemeral=True)
+            await interaction.followup.send(text, ephemeral=True)
         else:
-            await interaction.response.send_message(FAILED, ephemeral=True)
+            await interaction.response.send_message(text, ephemeral=True)
     except Exception:  # e.g. shutting down, or the interaction expired: nothing left to tell
-        log.debug("could not apologise for interaction %s", interaction.id, exc_info=True)
+        log.debug("could not answer interaction %s", interaction.id, exc_info=True)
 
 
 def _mentions(message: discord.Message, user_id: int) -> bool:

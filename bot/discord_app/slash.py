@@ -1,5 +1,9 @@
 """The slash commands of :mod:`bot.commands`, each defined once, and registering them with
-Discord (``readout serve discord --sync``). Discord enforces the lengths before we see input."""
+Discord (``readout serve discord --sync``). Discord enforces the lengths before we see input.
+
+Discord keeps the commands as they were last registered, so after an upgrade without
+``--sync`` it may send a command readout no longer has, or one with other options:
+:func:`stale_command` recognises those, and the app answers with :data:`STALE_COMMANDS`."""
 
 from __future__ import annotations
 
@@ -16,6 +20,13 @@ if TYPE_CHECKING:
     from bot.discord_app.app import DiscordApp, Interaction
 
 MAX_NAME_CHARS = 100
+SYNC_COMMAND = "readout serve discord --sync"
+# Seen by whoever typed the command, who may not run readout: say who can fix it, and how.
+STALE_COMMANDS = (
+    "`/{command}` is out of date here: readout's slash commands changed since they were "
+    f"registered with Discord. Whoever runs readout can update them by restarting it with "
+    f"`{SYNC_COMMAND}`."
+)
 
 
 def slash_commands(app: DiscordApp) -> list[app_commands.Command[Any, ..., None]]:
@@ -78,3 +89,13 @@ async def sync_commands(tree: app_commands.CommandTree[discord.Client], guild_id
             f"Discord refused to register slash commands {where} (HTTP {exc.status})."
         ) from None
     return f"Registered {len(synced)} slash commands {where}."
+
+
+def stale_command(error: app_commands.AppCommandError) -> str | None:
+    """The name of the command Discord sent as an older readout registered it (one readout
+    no longer has, or with other options), else None."""
+    if isinstance(error, app_commands.CommandNotFound):
+        return " ".join([*error.parents, error.name])
+    if isinstance(error, app_commands.CommandSignatureMismatch):
+        return error.command.qualified_name
+    return None

@@ -1,9 +1,10 @@
 """``readout stats``: what the question log says about the last days, and its raw export.
 
-Read-only over the log ``bot.questions.log`` writes: questions per day and platform, how often
-readout abstained, which paragraphs it cites most, the questions it most often could not
-answer (where the documents have gaps), how people voted, and answer latency (p50/p95).
-Days are UTC. ``export_csv`` writes one row per question for a spreadsheet.
+Read-only over the log ``bot.questions.log`` writes: questions per day, by platform and by
+outcome, how often readout abstained (overall and per day), which paragraphs it cites most,
+the questions it most often could not answer (where the documents have gaps), how people
+voted, and answer latency (p50/p95). Days are UTC. ``export_csv`` writes one row per question
+for a spreadsheet; ``bot.questions.page`` draws the same :class:`Stats` as an HTML page.
 """
 
 from __future__ import annotations
@@ -63,6 +64,24 @@ class DayCount:
 
 
 @dataclass(frozen=True, slots=True)
+class DayOutcome:
+    day: str  # YYYY-MM-DD, UTC
+    outcome: str  # one of bot.questions.log.OUTCOMES
+    questions: int
+
+
+@dataclass(frozen=True, slots=True)
+class DayAbstention:
+    day: str  # YYYY-MM-DD, UTC; only days on which a question was searched
+    abstained: int
+    searched: int  # answered + abstained
+
+    @property
+    def rate(self) -> float:
+        return self.abstained / self.searched
+
+
+@dataclass(frozen=True, slots=True)
 class Stats:
     """The report ``readout stats`` prints (``to_json`` is its ``--json`` form)."""
 
@@ -77,6 +96,19 @@ class Stats:
     latency_p50_ms: float | None
     latency_p95_ms: float | None
     latency_by_platform: tuple[tuple[str, float, float], ...] = ()  # (platform, p50, p95)
+    per_day_outcome: tuple[DayOutcome, ...] = ()
+
+    @property
+    def abstention_per_day(self) -> tuple[DayAbstention, ...]:
+        """The abstention rate of each day on which a question was searched."""
+        counts: dict[str, dict[str, int]] = {}
+        for row in self.per_day_outcome:
+            counts.setdefault(row.day, {})[row.outcome] = row.questions
+        days = (
+            (day, c.get(ABSTAINED, 0), c.get(ANSWERED, 0) + c.get(ABSTAINED, 0))
+            for day, c in sorted(counts.items())
+        )
+        return tuple(DayAbstention(day, out, searched) for day, out, searched in days if searched)
 
     @property
     def abstention_rate(self) -> float | None:
@@ -92,13 +124,26 @@ class Stats:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "since": _iso(self.since) if self.since is not None else None,
+            "since": iso(self.since) if self.since is not None else None,
             "questions": self.questions,
             "outcomes": self.outcomes,
             "abstention_rate": _round(self.abstention_rate),
             "per_day": [
                 {"day": d.day, "platform": d.platform, "questions": d.questions}
                 for d in self.per_day
+            ],
+            "per_day_outcome": [
+                {"day": d.day, "outcome": d.outcome, "questions": d.questions}
+                for d in self.per_day_outcome
+            ],
+            "abstention_per_day": [
+                {
+                    "day": d.day,
+                    "abstained": d.abstained,
+                    "searched": d.searched,
+                    "abstention_rate": _round(d.rate),
+                }
+                for d in self.abstention_per_day
             ],
             "top_cited": [{"paragraph": ref, "citations": n} for ref, n in self.top_cited],
             "coverage_gaps": [{"question": q, "asked": n} for q, n in self.coverage_gaps],
@@ -170,6 +215,14 @@ def read_stats(path: Path, *, since: float | None, top: int = TOP) -> Stats:
                 (start,),
             )
         )
+        per_day_outcome = tuple(
+            DayOutcome(day, outcome, count)
+            for day, outcome, count in db.execute(
+                "SELECT date(asked_at, 'unixepoch') AS day, outcome, COUNT(*) FROM questions "
+                "WHERE asked_at >= ? GROUP BY day, outcome ORDER BY day, outcome",
+                (start,),
+            )
+        )
         top_cited = tuple(
             (f"{doc}:¶{paragraph}", count)
             for doc, paragraph, count in db.execute(
@@ -209,6 +262,7 @@ def read_stats(path: Path, *, since: float | None, top: int = TOP) -> Stats:
         latency_p50_ms=percentile([latency for _, latency in timed], 50),
         latency_p95_ms=percentile([latency for _, latency in timed], 95),
         latency_by_platform=_latency_by_platform(timed),
+        per_day_outcome=per_day_outcome,
     )
 
 
@@ -247,7 +301,7 @@ def percentile(sorted_values: Sequence[float], p: float) -> float | None:
 
 def render_stats(stats: Stats) -> str:
     """The report as text for a terminal."""
-    period = f"since {_iso(stats.since)}" if stats.since is not None else "in the whole log"
+    period = f"since {iso(stats.since)}" if stats.since is not None else "in the whole log"
     lines = [f"Questions {period}: {stats.questions}"]
     if not stats.questions and not (stats.votes_up or stats.votes_down):
         return lines[0]
@@ -323,7 +377,7 @@ def export_csv(path: Path, out: TextIO, *, since: float | None) -> int:
         ) in cursor:
             writer.writerow(
                 [
-                    _iso(asked_at),
+                    iso(asked_at),
                     platform,
                     user_hash,
                     channel_kind,
@@ -368,7 +422,8 @@ def _one_line(text: str, limit: int = 100) -> str:
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
-def _iso(epoch: float) -> str:
+def iso(epoch: float) -> str:
+    """A UTC time as the reports write it (2026-01-31T12:00:00Z)."""
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 

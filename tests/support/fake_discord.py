@@ -97,6 +97,7 @@ class FakeDiscord:
     sent: list[Sent] = field(default_factory=list)
     unhandled: list[Call] = field(default_factory=list)
     messages: dict[str, dict[str, Any]] = field(default_factory=dict)
+    connections: list[float] = field(default_factory=list)  # when each gateway socket opened
 
     def __post_init__(self) -> None:
         # Snowflakes as Discord makes them: the time is in the id (discord.py reads a message's
@@ -198,6 +199,10 @@ class FakeDiscord:
         )
         return sent
 
+    async def send_raw(self, frame: str) -> None:
+        """Push a text frame as is (whatever Discord might send) over the latest connection."""
+        await self._sockets[-1].send_str(frame)
+
     async def slash(
         self,
         name: str,
@@ -248,6 +253,28 @@ class FakeDiscord:
         """A MESSAGE_CREATE in the test channel (or in a DM with the bot, or in
         ``channel_id``, e.g. THREAD_ID), replying to ``reply_to`` if given (a message payload,
         delivered with it as Discord does)."""
+        payload = self.message_payload(
+            content,
+            dm=dm,
+            mentions_bot=mentions_bot,
+            user_id=user_id,
+            channel_id=channel_id,
+            reply_to=reply_to,
+        )
+        await self.dispatch("MESSAGE_CREATE", payload)
+        return payload
+
+    def message_payload(
+        self,
+        content: str,
+        *,
+        dm: bool = False,
+        mentions_bot: bool = True,
+        user_id: str = USER_ID,
+        channel_id: str | None = None,
+        reply_to: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """What a MESSAGE_CREATE carries, not sent (a test may break it first)."""
         channel = channel_id or (DM_CHANNEL_ID if dm else CHANNEL_ID)
         payload: dict[str, Any] = {
             "id": self._id(),
@@ -285,7 +312,6 @@ class FakeDiscord:
                 "mute": False,
                 "flags": 0,
             }
-        await self.dispatch("MESSAGE_CREATE", payload)
         return payload
 
     # -- gateway --------------------------------------------------------------------------
@@ -294,6 +320,8 @@ class FakeDiscord:
         socket = web.WebSocketResponse()
         await socket.prepare(request)
         self._sockets.append(socket)
+        self.connections.append(time.monotonic())
+        await self._notify()
         await socket.send_str(
             json.dumps(
                 {
@@ -315,7 +343,7 @@ class FakeDiscord:
             elif op == 2:
                 self.identifies.append(payload["d"])
                 await self._send(socket, "READY", self._ready(payload["d"]))
-                await self._send(socket, "GUILD_CREATE", _guild())
+                await self._send(socket, "GUILD_CREATE", guild())
             elif op == 6:
                 await self._send(socket, "RESUMED", {})
             await self._notify()
@@ -577,7 +605,8 @@ class FakeDiscord:
             self._changed.notify_all()
 
 
-def _guild() -> dict[str, Any]:
+def guild() -> dict[str, Any]:
+    """The test guild as GUILD_CREATE carries it."""
     return {
         "id": GUILD_ID,
         "name": "Test server",
