@@ -440,13 +440,15 @@ def action_payload(action_id: str, value: str, response_url: str, user: str) -> 
 
 
 def new_ts() -> str:
-    """A message timestamp as Slack makes them: now, unique, increasing."""
-    global _last_ts
-    _last_ts = max(time.time(), _last_ts + 0.000001)
-    return f"{_last_ts:.6f}"
+    """A message timestamp as Slack makes them: now, unique, increasing (counted in whole
+    microseconds: a float of today's epoch seconds cannot hold one more microsecond)."""
+    global _last_us
+    _last_us = max(time.time_ns() // 1000, _last_us + 1)
+    seconds, micros = divmod(_last_us, 1_000_000)
+    return f"{seconds}.{micros:06d}"
 
 
-_last_ts = 0.0
+_last_us = 0
 
 
 # -- helpers for reading what the app sent -------------------------------------------------
