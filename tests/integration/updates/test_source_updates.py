@@ -7,8 +7,10 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import os
 import shutil
 import sqlite3
+import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager, closing
@@ -16,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 
 from bot import runtime
@@ -30,10 +33,14 @@ from index.corpus import BUNDLED_CORPUS_DIR
 from index.embedder import OnnxEmbedder
 from index.store import ChromaStore
 from retrieval.engine import Engine
+from tests.support.discord import TOKEN as DISCORD_TOKEN
 from tests.support.discord import RunningBot
 from tests.support.fake_discord import APP_ID, CHANNEL_ID, FakeDiscord
+from tests.support.processes import STARTUP, readout
 from tests.support.slack import (
+    BOT_TOKEN,
     QUESTION,
+    SIGNING_SECRET,
     FakeSlack,
     SlackHttp,
     all_text,
@@ -109,7 +116,8 @@ async def ask_both(world: World, fake_slack: FakeSlack, fake_discord: FakeDiscor
     await fake_slack.wait_for(lambda: fake_slack.posts())
     await fake_discord.message(f"<@{APP_ID}> {QUESTION}")
     await fake_discord.wait_for(lambda: bot_messages(fake_discord))
-    assert world.log.flush()
+    # kept once the adapters have the platform's reply (just after the stand-in sent it)
+    await wait_until(lambda: world.log.flush() and posts_in(world.log.path) == 2)
     [(slack_key, posted)] = fake_slack.messages.items()
     assert "first red line" in all_text(posted)
     [discord_message] = bot_messages(fake_discord)
@@ -138,9 +146,7 @@ async def reindex(world: World, tmp_path: Path, old: str, new: str) -> int:
     docs.mkdir()
     (docs / ARTICLE.name).write_text(text.replace(old, new), encoding="utf-8")
     settings = Settings(store=world.store_dir)
-    report = await asyncio.to_thread(
-        runtime.build, settings, [docs], embedder=world.embedder
-    )
+    report = await asyncio.to_thread(runtime.build, settings, [docs], embedder=world.embedder)
     assert report.changed
     return report.version
 
@@ -246,3 +252,100 @@ async def test_answers_older_than_follow_days_are_left_alone_and_two_replicas_ed
     assert again == FollowReport(version)
     assert len(fake_slack.posts("chat.update")) == 1
     assert len(discord_edits(fake_discord)) == 1
+
+
+async def test_readout_index_notify_in_another_process_updates_the_running_bots_answers(
+    tmp_path: Path,
+    article_store_dir: Path,
+    article_engine: Engine,
+    fake_slack: FakeSlack,
+    fake_discord: FakeDiscord,
+    start_bot: Callable[..., Any],
+) -> None:
+    """The Slack bot runs as `readout serve slack` (its own process), a Discord bot beside it
+    shares the question log, and `readout index --notify` re-indexes in a third process: the
+    answers on both platforms are edited once, by the process that published the index."""
+    store_dir, log_path = tmp_path / "store", tmp_path / "questions.sqlite3"
+    shutil.copytree(article_store_dir, store_dir)
+    env = {
+        **os.environ,
+        "READOUT_STORE": str(store_dir),
+        "READOUT_QUESTION_LOG": str(log_path),
+        "READOUT_SLACK_API_URL": fake_slack.api_url,
+        "SLACK_BOT_TOKEN": BOT_TOKEN,
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "READOUT_LOG_LEVEL": "INFO",
+    }
+    with QuestionLog(log_path) as log:
+        service = AnswerService(article_engine, question_log=log, feedback=log, posts=log)
+        try:
+            await start_bot(service, follow_days=0.0)
+            await fake_discord.message(f"<@{APP_ID}> {QUESTION}")
+            [discord_answer] = await fake_discord.wait_for(lambda: bot_messages(fake_discord))
+            await wait_until(lambda: log.flush() and posts_in(log_path) == 1)
+        finally:
+            service.close()
+
+    args = ("serve", "slack", "--http", "--host", "127.0.0.1", "--port", "0")
+    async with readout(env, *args) as server:
+        url = (await server.wait_for_line(r"(http://127\.0\.0\.1:\d+/slack/events)")).group(1)
+        async with aiohttp.ClientSession() as session:
+            slack = SlackHttp(url, session, fake_slack)
+            ts = new_ts()
+            await slack.event(mention(QUESTION, ts=ts), event_id=f"Ev{ts}")
+            await fake_slack.wait_for(lambda: fake_slack.posts())
+        [slack_key] = fake_slack.messages
+        await wait_until(lambda: posts_in(log_path) == 2)  # the bot's writer thread kept it
+
+        docs = tmp_path / "docs"
+        docs.mkdir()
+        text = ARTICLE.read_text(encoding="utf-8").replace(RED_LINE, CHANGED_RED_LINE)
+        (docs / ARTICLE.name).write_text(text, encoding="utf-8")
+        notify_env = {
+            **env,
+            "DISCORD_TOKEN": DISCORD_TOKEN,
+            "READOUT_DISCORD_API_URL": fake_discord.api_url,
+            "READOUT_DISCORD_GATEWAY_URL": fake_discord.gateway_url,
+        }
+        indexing = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bot",
+            "index",
+            str(docs),
+            "--notify",
+            env=notify_env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await asyncio.wait_for(indexing.communicate(), STARTUP)
+        assert await server.stop() == 0
+
+    output, errors = out.decode(), err.decode()
+    assert indexing.returncode == 0, errors
+    assert "Posted answers in slack and discord: 2 updated, 0 marked outdated, 0 failed" in output
+    [update] = fake_slack.posts("chat.update")
+    assert (update.args["channel"], update.args["ts"]) == slack_key
+    assert update.token == BOT_TOKEN
+    assert "very first and most important red line" in all_text(update.args)
+    [edit] = discord_edits(fake_discord)
+    assert edit.path == f"/channels/{CHANNEL_ID}/messages/{discord_answer['id']}"
+    assert "very first and most important red line" in str(edit.body["embeds"])
+    assert "updated slack message" in errors and "updated discord message" in errors
+    everything = errors + output + "".join(server.stderr)
+    assert "Traceback" not in everything
+    assert BOT_TOKEN not in everything and DISCORD_TOKEN not in everything
+
+
+def posts_in(path: Path) -> int:
+    with closing(sqlite3.connect(path)) as connection:
+        return int(connection.execute("SELECT count(*) FROM posts").fetchone()[0])
+
+
+async def wait_until(condition: Callable[[], bool], timeout: float = 30.0) -> None:
+    """Poll ``condition`` (a file another process writes) until it holds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        assert loop.time() < deadline, "timed out"
+        await asyncio.sleep(0.05)
