@@ -5,4 +5,11 @@ from tests.support.discord import (  # noqa: F401 - fixtures, used by name
     restore_discord_endpoints,
     start_bot,
 )
-from tests.support.slack import fake_slack, slack_settings  # noqa: F401 - fixtures
+from tests.support.slack import (  # noqa: F401 - fixtures, used by name
+    fake_slack,
+    feedback,
+    service,
+    slack_app,
+    slack_http,
+    slack_settings,
+)
