@@ -41,6 +41,7 @@ from typing import Protocol
 from bot.questions.log import LoggedPost, cited_hashes, save_post
 from bot.questions.schema import BUSY_TIMEOUT_SECONDS, connect, transaction
 from bot.settings import Settings
+from index.errors import ReadoutError
 from retrieval.answer import Answer
 from retrieval.engine import ParagraphHashes
 
@@ -239,6 +240,8 @@ class SourceFollower:
                     await self.follow()
             except asyncio.CancelledError:
                 raise
+            except ReadoutError as exc:  # the store is down or empty: answering says so already
+                log.debug("cannot follow answers' sources now: %s", exc)
             except Exception:
                 log.warning("following answers' sources failed; trying again later", exc_info=True)
             await asyncio.sleep(interval)

@@ -8,6 +8,7 @@ import asyncio
 import itertools
 import logging
 import os
+import re
 import shutil
 import sqlite3
 import sys
@@ -247,8 +248,7 @@ async def test_answers_older_than_follow_days_are_left_alone_and_two_replicas_ed
         # two replicas notice the same version at once: each message is edited once
         first, second = await asyncio.gather(world.follower().follow(), world.follower().follow())
         again = await world.follower().follow()  # and not again for the same version
-    assert first.edited + second.edited == 2
-    assert first.elsewhere + second.elsewhere + first.checked + second.checked >= 2
+    assert first.updated + second.updated == 2
     assert again == FollowReport(version)
     assert len(fake_slack.posts("chat.update")) == 1
     assert len(discord_edits(fake_discord)) == 1
@@ -321,9 +321,18 @@ async def test_readout_index_notify_in_another_process_updates_the_running_bots_
         out, err = await asyncio.wait_for(indexing.communicate(), STARTUP)
         assert await server.stop() == 0
 
-    output, errors = out.decode(), err.decode()
+    output, errors, served = out.decode(), err.decode(), "".join(server.stderr)
     assert indexing.returncode == 0, errors
-    assert "Posted answers in slack and discord: 2 updated, 0 marked outdated, 0 failed" in output
+    # The Discord answer can only be edited by `index --notify` (the Discord bot beside it does
+    # not follow); the Slack one by it or, had 30 s passed, by the Slack bot's own check.
+    # Either way each message is edited exactly once.
+    by_notify = errors.count("updated slack message")
+    assert by_notify + served.count("updated slack message") == 1
+    done = re.search(
+        r"Posted answers in slack and discord: (\d) updated, 0 marked outdated", output
+    )
+    assert done is not None and int(done[1]) == 1 + by_notify, output
+    assert errors.count("updated discord message") == 1
     [update] = fake_slack.posts("chat.update")
     assert (update.args["channel"], update.args["ts"]) == slack_key
     assert update.token == BOT_TOKEN
@@ -331,8 +340,7 @@ async def test_readout_index_notify_in_another_process_updates_the_running_bots_
     [edit] = discord_edits(fake_discord)
     assert edit.path == f"/channels/{CHANNEL_ID}/messages/{discord_answer['id']}"
     assert "very first and most important red line" in str(edit.body["embeds"])
-    assert "updated slack message" in errors and "updated discord message" in errors
-    everything = errors + output + "".join(server.stderr)
+    everything = errors + output + served
     assert "Traceback" not in everything
     assert BOT_TOKEN not in everything and DISCORD_TOKEN not in everything
 
