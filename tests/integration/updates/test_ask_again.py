@@ -17,9 +17,11 @@ from bot.discord_app.app import DiscordEditor
 from bot.discord_app.buttons import ASK_AGAIN_ID
 from bot.questions.log import QuestionLog
 from bot.service import EXPIRED, AnswerService
+from bot.settings import Settings
+from bot.slack_app.app import SlackEditor, create_web_client
 from bot.slack_app.render import ASK_AGAIN
-from bot.updates import Post, Update
-from retrieval.answer import Answer
+from bot.updates import EditRefused, Post, Update
+from retrieval.answer import Answer, Citation
 from retrieval.engine import Engine
 from tests.support.fake_discord import APP_ID, CHANNEL_ID, EPHEMERAL, FakeDiscord
 from tests.support.slack import QUESTION, FakeSlack, SlackHttp, all_text
@@ -88,3 +90,22 @@ async def test_discord_ask_again_finds_the_question_of_the_clicked_message(
 def kept(path: Path) -> bool:
     with closing(sqlite3.connect(path)) as connection:
         return bool(connection.execute("SELECT count(*) FROM posts").fetchone()[0])
+
+
+async def test_slack_edits_wait_out_a_429_and_never_touch_a_message_the_bot_did_not_post(
+    slack_settings: Settings, fake_slack: FakeSlack
+) -> None:
+    client = create_web_client(slack_settings)
+    posted = await client.chat_postMessage(channel="C0GENERAL", text="an answer")
+    editor = SlackEditor(client)
+    fake_slack.fail_next("chat.update", 429, retry_after=1)
+    cited = Answer.quoting(QUESTION, [Citation(1, "d", "T", 12, 1, "New text.", 0.9)], 2)
+    post = Post(1, "a1", "slack", "C0GENERAL", str(posted["ts"]), 0.0, QUESTION, 1, ())
+    await editor.edit(Update(post, cited, "a2", "2026-11-30"))
+    first, second = fake_slack.posts("chat.update")
+    assert second.at - first.at >= 1.0  # Slack's Retry-After, waited out by slack_sdk
+    assert "New text." in all_text(second.args)
+
+    someone_elses = Post(2, "a3", "slack", "C0GENERAL", "1600000000.000001", 0.0, QUESTION, 1, ())
+    with pytest.raises(EditRefused, match="^message_not_found$"):
+        await editor.edit(Update(someone_elses, cited, "a4", "2026-11-30"))
