@@ -1,6 +1,7 @@
-""" "Ask again", the button on an answer whose cited text changed and no longer answers it:
-on Slack (the question is the button's value) and on Discord (the question is found from the
-clicked message in the question log), answered anew with the real model and index."""
+"""Slack edits under rate limits and on messages that are not the bot's, and "Ask again" (the
+button on an answer whose cited text changed and no longer answers it): on Slack the question is
+the button's value; on Discord the message is edited to say so, then the question is found from
+the clicked message in the question log. Answered anew with the real model and index."""
 
 from __future__ import annotations
 
