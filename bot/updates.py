@@ -20,8 +20,9 @@ each post whose cited text changed or disappeared:
 
 Only messages the bot recorded after posting them itself are ever touched. A running bot calls
 :meth:`SourceFollower.watch`, which runs a pass at start-up and whenever the store's pointer
-moves (checked every ``FOLLOW_POLL_SECONDS``); ``readout index --notify`` runs one pass right
-after publishing. Nothing here imports a platform SDK: the editors live in the adapters.
+moves (checked every ``READOUT_FOLLOW_INTERVAL`` seconds, 30 by default); ``readout index
+--notify`` runs one pass right after publishing. Nothing here imports a platform SDK: the
+editors live in the adapters.
 """
 
 from __future__ import annotations
@@ -40,14 +41,14 @@ from typing import Protocol
 
 from bot.questions.log import LoggedPost, cited_hashes, save_post
 from bot.questions.schema import BUSY_TIMEOUT_SECONDS, connect, transaction
-from bot.settings import Settings
+from bot.settings import DEFAULT_FOLLOW_INTERVAL_SECONDS, Settings
 from index.errors import ReadoutError
 from retrieval.answer import Answer
 from retrieval.engine import ParagraphHashes
 
 log = logging.getLogger(__name__)
 
-FOLLOW_POLL_SECONDS = 30.0
+FOLLOW_POLL_SECONDS = DEFAULT_FOLLOW_INTERVAL_SECONDS
 EDIT_PACE_SECONDS = 1.2  # Slack's chat.update is Tier 3: about 50 a minute
 CLAIM_TTL_SECONDS = 600.0
 SECONDS_PER_DAY = 86_400.0
@@ -121,21 +122,19 @@ class Answering(Protocol):
 
 
 def start_following(
-    settings: Settings,
-    answering: Answering,
-    editors: Sequence[Editor],
-    *,
-    interval: float = FOLLOW_POLL_SECONDS,
+    settings: Settings, answering: Answering, editors: Sequence[Editor]
 ) -> asyncio.Task[None] | None:
-    """A running bot's watcher (:meth:`SourceFollower.watch`), or None when there is nothing
-    to follow: ``READOUT_FOLLOW_DAYS=0``, or no question log keeping posts. Stop it with
+    """A running bot's watcher (:meth:`SourceFollower.watch`, checking every
+    ``READOUT_FOLLOW_INTERVAL`` seconds), or None when there is nothing to follow:
+    ``READOUT_FOLLOW_DAYS=0``, or no question log keeping posts. Stop it with
     :func:`stop_following`."""
     if settings.follow_days <= 0 or not answering.follows_posts:
         return None
     follower = SourceFollower(
         settings.question_log_path, answering, editors, days=settings.follow_days
     )
-    return asyncio.create_task(follower.watch(interval), name="readout-follow-sources")
+    watching = follower.watch(settings.follow_interval)
+    return asyncio.create_task(watching, name="readout-follow-sources")
 
 
 async def stop_following(task: asyncio.Task[None] | None) -> None:

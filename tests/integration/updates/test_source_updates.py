@@ -91,6 +91,7 @@ async def bot_world(
     start_bot: Callable[..., Any],
     *,
     log_clock: Callable[[], float] = time.time,
+    discord_follows: float = 0.0,
 ) -> AsyncIterator[World]:
     store_dir = tmp_path / "store"
     shutil.copytree(article_store_dir, store_dir)
@@ -102,8 +103,13 @@ async def bot_world(
         await service.start()
         app = await stack.enter_async_context(running_app(slack_settings, service))
         slack = await stack.enter_async_context(http_endpoint(app, fake_slack))
-        # the test runs its own passes (world.follower): the bot's watcher stays off
-        discord_bot = await start_bot(service, follow_days=0.0)
+        # the tests run their own passes (world.follower); the bot's own watcher only when asked
+        discord_bot = await start_bot(
+            service,
+            question_log=log.path,
+            follow_days=7.0 if discord_follows else 0.0,
+            follow_interval=discord_follows or 30.0,
+        )
         yield World(
             store_dir, log, service, slack, SlackEditor(app.client), discord_bot, real_embedder
         )
@@ -204,6 +210,33 @@ async def test_a_running_bot_updates_both_answers_in_place_when_the_cited_paragr
     assert sorted(updates_in_log(world)) == [(version, "updated"), (version, "updated")]
     assert sum("updated slack message" in r.message for r in caplog.records) == 1
     assert sum("updated discord message" in r.message for r in caplog.records) == 1
+
+
+async def test_the_discord_bot_notices_the_new_index_version_by_itself(
+    tmp_path: Path,
+    article_store_dir: Path,
+    real_embedder: OnnxEmbedder,
+    slack_settings: Settings,
+    fake_slack: FakeSlack,
+    fake_discord: FakeDiscord,
+    start_bot: Callable[..., Any],
+) -> None:
+    async with bot_world(
+        tmp_path,
+        article_store_dir,
+        real_embedder,
+        slack_settings,
+        fake_slack,
+        start_bot,
+        discord_follows=0.05,  # READOUT_FOLLOW_INTERVAL, started with the bot (setup_hook)
+    ) as world:
+        asked = await ask_both(world, fake_slack, fake_discord)
+        version = await reindex(world, tmp_path, RED_LINE, CHANGED_RED_LINE)
+        [edit] = await fake_discord.wait_for(lambda: discord_edits(fake_discord))
+    assert edit.path == f"/channels/{CHANNEL_ID}/messages/{asked.discord}"
+    assert "very first and most important red line" in str(edit.body["embeds"])
+    assert not fake_slack.posts("chat.update")  # the Discord bot edits Discord messages only
+    assert updates_in_log(world) == [(version, "updated")]
 
 
 async def test_a_reindex_that_leaves_the_cited_text_alone_edits_nothing(

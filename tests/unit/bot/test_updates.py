@@ -186,6 +186,8 @@ def test_follow_days_is_a_setting_and_zero_turns_following_off() -> None:
     assert Settings.from_env({}).follow_days == DEFAULT_FOLLOW_DAYS == 7.0
     assert Settings.from_env({"READOUT_FOLLOW_DAYS": "0"}).follow_days == 0.0
     assert Settings.from_env({"READOUT_FOLLOW_DAYS": "2.5"}).follow_days == 2.5
+    assert Settings.from_env({}).follow_interval == 30.0
+    assert Settings.from_env({"READOUT_FOLLOW_INTERVAL": "5"}).follow_interval == 5.0
     with pytest.raises(ConfigError, match="READOUT_FOLLOW_DAYS must be positive"):
         Settings.from_env({"READOUT_FOLLOW_DAYS": "-1"})
 
