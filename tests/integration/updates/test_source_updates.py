@@ -189,6 +189,9 @@ async def test_a_running_bot_updates_both_answers_in_place_when_the_cited_paragr
             version = await reindex(world, tmp_path, RED_LINE, CHANGED_RED_LINE)
             await fake_slack.wait_for(lambda: fake_slack.posts("chat.update"))
             await fake_discord.wait_for(lambda: discord_edits(fake_discord))
+            # recorded just after the platform answered the edit
+            await wait_until(lambda: len(updates_in_log(world)) == 2)
+            await wait_until(lambda: {o for _, o in updates_in_log(world)} == {"updated"})
             await asyncio.sleep(0.3)  # a few more checks of the same version: nothing more
         finally:
             watching.cancel()
@@ -232,10 +235,10 @@ async def test_the_discord_bot_notices_the_new_index_version_by_itself(
         asked = await ask_both(world, fake_slack, fake_discord)
         version = await reindex(world, tmp_path, RED_LINE, CHANGED_RED_LINE)
         [edit] = await fake_discord.wait_for(lambda: discord_edits(fake_discord))
+        await wait_until(lambda: updates_in_log(world) == [(version, "updated")])
     assert edit.path == f"/channels/{CHANNEL_ID}/messages/{asked.discord}"
     assert "very first and most important red line" in str(edit.body["embeds"])
     assert not fake_slack.posts("chat.update")  # the Discord bot edits Discord messages only
-    assert updates_in_log(world) == [(version, "updated")]
 
 
 async def test_a_reindex_that_leaves_the_cited_text_alone_edits_nothing(
