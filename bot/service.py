@@ -9,6 +9,9 @@ It owns everything about *answering* that is not about a platform:
 * running the synchronous engine off the event loop, in its own worker pool and under a
   timeout, so a slow answer never blocks acknowledgements or the Discord heartbeat;
 * remembering recent answers for the "Show sources" and feedback buttons;
+* keeping where each answer was posted (:meth:`AnswerService.posted`, to an optional
+  :class:`PostSink`), and answering again for :mod:`bot.updates` when a re-index changes what
+  an answer cited;
 * telling an optional :class:`QuestionSink` (the question log) about every question that
   reached the engine, and how it went;
 * what the adapters need to know about the index (its titles) and about health, so no
@@ -43,7 +46,7 @@ from bot.settings import (
 from index.errors import AnswerTimeout, QuestionError, ReadoutError, StoreUnavailable
 from retrieval.answer import Answer
 from retrieval.conversation import Turn
-from retrieval.engine import normalize_question, validate_question
+from retrieval.engine import ParagraphHashes, normalize_question, validate_question
 
 if TYPE_CHECKING:
     from bot.settings import Settings
@@ -131,6 +134,15 @@ class QuestionSink(Protocol):
     ) -> None: ...
 
 
+class PostSink(Protocol):
+    """Where posted answers are kept (``bot.questions.log``), so ``bot.updates`` can find and
+    edit the message when a re-index changes what the answer cited. Must not block."""
+
+    def record_post(
+        self, answer: Answer, answer_id: str, platform: str, channel: str, message: str
+    ) -> None: ...
+
+
 class AnswerEngine(Protocol):
     """What the service needs from the engine (``retrieval.engine.Engine`` provides it)."""
 
@@ -142,6 +154,7 @@ class AnswerEngine(Protocol):
     def source(self, ref: str) -> Answer: ...
     def warm_up(self) -> None: ...
     def titles(self) -> tuple[str, ...]: ...
+    def paragraph_hashes(self) -> ParagraphHashes: ...
 
 
 HealthCheck = Callable[[], "tuple[bool, dict[str, Any]]"]
@@ -206,8 +219,9 @@ class DeliveryDeduper:
         return True
 
 
-class QuestionLogSink(QuestionSink, FeedbackSink, Protocol):
-    """A log that records both questions and votes (``bot.questions.log.QuestionLog``)."""
+class QuestionLogSink(QuestionSink, FeedbackSink, PostSink, Protocol):
+    """A log that records questions, votes and posted answers (``bot.questions.log.
+    QuestionLog``)."""
 
 
 class AnswerService:
@@ -227,8 +241,10 @@ class AnswerService:
         batch_window: float = BATCH_WINDOW_SECONDS,
         question_log: QuestionSink | None = None,
         health: HealthCheck | None = None,
+        posts: PostSink | None = None,
     ) -> None:
         self._engine = engine
+        self._posts = posts
         self._limiter = RateLimiter(rate_limit, rate_window, clock=clock)
         self._deduper = DeliveryDeduper(clock=clock)
         self._timeout = timeout
@@ -259,6 +275,7 @@ class AnswerService:
             feedback=question_log,
             question_log=question_log,
             health=health,
+            posts=question_log,
         )
 
     async def start(self) -> None:
@@ -397,6 +414,41 @@ class AnswerService:
         except Exception as exc:
             return _refusal(exc)
         return Reply(kind, answer.text, answer, self._remember(answer))
+
+    # -- answers that follow their sources (bot.updates) -----------------------------------
+
+    def posted(self, reply: Reply, platform: str, channel: str, message: str) -> None:
+        """The adapter posted ``reply`` as ``message`` in ``channel``: keep where, if it is an
+        answer that cites something (what a re-index could change)."""
+        answer = reply.answer
+        if (
+            self._posts is None
+            or reply.kind is not ReplyKind.ANSWER
+            or answer is None
+            or not answer.citations
+            or not reply.answer_id
+        ):
+            return
+        try:
+            self._posts.record_post(answer, reply.answer_id, platform, channel, message)
+        except Exception:  # a broken log must not break the chat
+            log.exception("recording where an answer was posted failed")
+
+    @property
+    def follows_posts(self) -> bool:
+        """Whether posted answers are kept (a question log is open), so they can follow their
+        sources."""
+        return self._posts is not None
+
+    async def paragraph_hashes(self) -> ParagraphHashes:
+        """The live index version and its paragraphs' text hashes (re-read when it moved)."""
+        return await self._run(self._engine.paragraph_hashes)
+
+    async def reanswer(self, question: str) -> tuple[Answer, str]:
+        """``question`` answered again from the live index, for an update of a posted answer:
+        remembered for its buttons, but neither rate-limited nor logged (nobody asked)."""
+        answer = await self._within_timeout(self._batcher().ask(validate_question(question)))
+        return answer, self._remember(answer)
 
     def recent_answer(self, answer_id: str) -> Answer | None:
         """A recent answer, for "Show sources"; None once it has aged out."""

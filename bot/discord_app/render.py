@@ -23,6 +23,7 @@ from urllib.parse import quote as percent_encode
 import discord
 from discord.utils import escape_markdown
 
+from bot.updates import Update
 from retrieval.answer import Answer, Citation
 
 # Discord's documented limits (https://discord.com/developers/docs/resources/message#embed-object-embed-limits).
@@ -59,6 +60,22 @@ def render_discord(answer: Answer, *, corpus: str) -> tuple[discord.Embed, ...]:
 def _read_as(answer: Answer) -> str:
     # How a follow-up was read, above the quotes (the title keeps the words as typed).
     return f"(read as: {answer.understood_as})\n\n" if answer.understood_as else ""
+
+
+def render_update(update: Update, *, corpus: str) -> tuple[str, tuple[discord.Embed, ...]]:
+    """What replaces an answer whose cited text changed (``bot.updates``): a note as the
+    message content over the new answer's embeds (the first message's worth), or, when the
+    documents no longer answer it, one embed titled with the question that says so."""
+    if update.answer.abstained:
+        embed = discord.Embed(
+            title=_clip(_escape(update.post.question), TITLE_LIMIT),
+            description=_escape(update.note),
+            colour=ABSTAIN_COLOUR,
+        )
+        embed.set_footer(text=footer_text(corpus))
+        return "", (embed,)
+    embeds = pack_messages(render_discord(update.answer, corpus=corpus))[0]
+    return f"*{_escape(update.note)}*", embeds
 
 
 def render_sources(answer: Answer, *, corpus: str) -> tuple[discord.Embed, ...]:

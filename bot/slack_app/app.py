@@ -9,6 +9,11 @@ look of a reply is :mod:`bot.slack_app.render`'s:
   so answers in flight are neither garbage-collected nor dropped at shutdown.
 * Slash commands answer through their ``response_url`` (in the channel; notices only to the
   asker); mentions answer in the message's thread and DMs in the DM, with ``chat.postMessage``.
+* Answers posted with ``chat.postMessage`` are kept (channel and ts, :meth:`bot.service.
+  AnswerService.posted`) so :class:`SlackEditor` can ``chat.update`` them when a re-index
+  changes what they cite (``bot.updates``). A ``response_url`` post has no ts and cannot be
+  addressed later, so slash-command answers are not followed. "Ask again", on an answer whose
+  sources changed, answers its question anew in the message's thread.
 * A message is answered once however often Slack delivers it: the delivery id is the message's
   channel and timestamp, the same for a retry (``X-Slack-Retry-Num``) and for a DM that arrives
   as both ``message.im`` and ``app_mention``.
@@ -45,6 +50,7 @@ from bot.service import CHANNEL, DM, EXPIRED, FAILED, AnswerService, Asker, Repl
 from bot.serving import InFlight
 from bot.settings import Settings
 from bot.slack_app.render import (
+    ASK_AGAIN,
     FEEDBACK_DOWN,
     FEEDBACK_UP,
     SHOW_SOURCES,
@@ -52,7 +58,9 @@ from bot.slack_app.render import (
     render_notice,
     render_reply,
     render_sources,
+    render_update,
 )
+from bot.updates import EditRefused, Update
 
 log = logging.getLogger(__name__)
 
@@ -155,7 +163,7 @@ def create_app(
         )
         question = question_text(event.get("text", ""))
         asking = service.ask(_event_asker(event), question, delivery_id=_message_key(event))
-        await _deliver(asking, where)
+        await _deliver(asking, where, service)
 
     async def answer_dm(event: Payload, client: AsyncWebClient) -> None:
         # Edits, deletions, joins and bot posts arrive as message subtypes too: only messages a
@@ -173,7 +181,7 @@ def create_app(
         )
         question = question_text(event.get("text", ""))
         asking = service.ask(_event_asker(event), question, delivery_id=_message_key(event))
-        await _deliver(asking, where)
+        await _deliver(asking, where, service)
 
     async def show_sources(action: Payload, respond: AsyncRespond) -> None:
         answer = service.recent_answer(str(action.get("value", "")))
@@ -184,6 +192,21 @@ def create_app(
                 return
             for message in render_sources(answer):
                 await where.private(message)
+
+    async def ask_again(body: Payload, action: Payload, client: AsyncWebClient) -> None:
+        # On an answer whose sources changed and no longer answer it: the question (the
+        # button's value) asked anew, answered in the message's thread like a mention.
+        container = body.get("container") or {}
+        channel = str((body.get("channel") or {}).get("id") or container.get("channel_id") or "")
+        where = _Conversation(
+            client,
+            channel=channel,
+            user=str((body.get("user") or {}).get("id") or ""),
+            thread_ts=container.get("thread_ts") or container.get("message_ts"),
+            notices_public=_is_dm(channel),
+        )
+        asking = service.ask(_action_asker(body), str(action.get("value", "")))
+        await _deliver(asking, where, service)
 
     async def record_vote(body: Payload, action: Payload, respond: AsyncRespond) -> None:
         vote = 1 if action.get("action_id") == FEEDBACK_UP else -1
@@ -202,6 +225,7 @@ def create_app(
     app.action(SHOW_SOURCES)(ack=acknowledge, lazy=[show_sources])
     votes = re.compile(f"^({FEEDBACK_UP}|{FEEDBACK_DOWN})$")
     app.action(votes)(ack=acknowledge, lazy=[record_vote])
+    app.action(ASK_AGAIN)(ack=acknowledge, lazy=[ask_again])
     app.error(_on_error)
     return app
 
@@ -241,7 +265,9 @@ def listener_tasks(app: AsyncApp) -> ListenerTasks:
 
 
 class _Destination(Protocol):
-    async def public(self, message: SlackMessage) -> None: ...
+    async def public(self, message: SlackMessage) -> tuple[str, str] | None:
+        """Post ``message`` for everyone; where it landed (channel, ts) when Slack says."""
+
     async def private(self, message: SlackMessage) -> None: ...
 
 
@@ -251,8 +277,9 @@ class _ResponseUrl:
     def __init__(self, respond: AsyncRespond) -> None:
         self._respond = respond
 
-    async def public(self, message: SlackMessage) -> None:
+    async def public(self, message: SlackMessage) -> tuple[str, str] | None:
         await self._send(message, "in_channel")
+        return None  # a response_url post has no ts: it cannot be updated later
 
     async def private(self, message: SlackMessage) -> None:
         await self._send(message, "ephemeral")
@@ -287,8 +314,8 @@ class _Conversation:
         self._thread_ts = thread_ts
         self._notices_public = notices_public
 
-    async def public(self, message: SlackMessage) -> None:
-        await self._client.chat_postMessage(
+    async def public(self, message: SlackMessage) -> tuple[str, str] | None:
+        response = await self._client.chat_postMessage(
             channel=self._channel,
             thread_ts=self._thread_ts,
             text=message.text,
@@ -296,6 +323,8 @@ class _Conversation:
             unfurl_links=False,
             unfurl_media=False,
         )
+        channel, ts = response.get("channel"), response.get("ts")
+        return (str(channel), str(ts)) if channel and ts else None
 
     async def private(self, message: SlackMessage) -> None:
         if self._notices_public or not self._user:
@@ -306,15 +335,49 @@ class _Conversation:
         )
 
 
-async def _deliver(asking: Awaitable[Reply], where: _Destination) -> None:
-    """Wait for the core's reply and post it: answers publicly, notices privately."""
+async def _deliver(
+    asking: Awaitable[Reply], where: _Destination, service: AnswerService | None = None
+) -> None:
+    """Wait for the core's reply and post it: answers publicly, notices privately. With
+    ``service``, an answer posted as one message is kept where it landed (to follow its
+    sources)."""
     async with _reported(where):
         reply = await asking
         if reply.kind is ReplyKind.DUPLICATE:
             log.info("ignored a repeated Slack delivery")
             return
-        for message in render_reply(reply):
-            await (where.public(message) if reply.is_public else where.private(message))
+        messages = render_reply(reply)
+        for message in messages:
+            if not reply.is_public:
+                await where.private(message)
+                continue
+            landed = await where.public(message)
+            if landed and service is not None and len(messages) == 1:
+                service.posted(reply, PLATFORM, *landed)
+
+
+class SlackEditor:
+    """Replaces an answer the bot posted with ``chat.update`` (``bot.updates.Editor``).
+
+    Slack lets an app update only its own messages, and only those the log recorded are ever
+    asked for. A 429 is retried after its Retry-After by the client's handler."""
+
+    platform = PLATFORM
+
+    def __init__(self, client: AsyncWebClient) -> None:
+        self._client = client
+
+    async def edit(self, update: Update) -> None:
+        message = render_update(update)
+        try:
+            await self._client.chat_update(
+                channel=update.post.channel,
+                ts=update.post.message,
+                text=message.text,
+                blocks=list(message.blocks),
+            )
+        except SlackApiError as exc:  # message_not_found, cant_update_message, channel_not_found
+            raise EditRefused(str(exc.response.get("error", "unknown error"))) from None
 
 
 @contextlib.asynccontextmanager
