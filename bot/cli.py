@@ -30,6 +30,8 @@ from bot.settings import Settings
 from index.errors import ConfigError, CorpusError, QuestionError, ReadoutError
 
 if TYPE_CHECKING:
+    from bot.service import AnswerService
+    from bot.updates import FollowReport
     from retrieval.evaluation import EvalResult
 
 log = logging.getLogger(__name__)
@@ -134,11 +136,18 @@ def main() -> None:
 @click.option(
     "--if-missing", is_flag=True, help="Do nothing when the store already holds an index."
 )
+@click.option(
+    "--notify",
+    is_flag=True,
+    help="Then update answers posted in Slack/Discord (READOUT_FOLLOW_DAYS) whose cited "
+    "paragraphs changed, with the tokens set (SLACK_BOT_TOKEN, DISCORD_TOKEN).",
+)
 @store_options
 def index_command(
     paths: tuple[Path, ...],
     demo: bool,
     if_missing: bool,
+    notify: bool,
     store: Path | None,
     chroma_url: str | None,
 ) -> None:
@@ -164,12 +173,71 @@ def index_command(
         click.echo("The previous index was damaged; every document was embedded again.", err=True)
     if not report.changed:
         click.echo(f"Index v{report.version} is up to date: nothing to embed.")
+    else:
+        click.echo(
+            f"Index v{report.version}: {report.paragraphs} paragraphs, {report.sentences} "
+            f"sentences ({len(report.embedded)} documents embedded, {len(report.copied)} "
+            f"unchanged, {len(report.removed)} removed)."
+        )
+    if notify:
+        with friendly_errors():
+            _notify(settings)
+
+
+def _notify(settings: Settings) -> None:
+    """``index --notify``: one follow-up pass (``bot.updates``) over the answers posted on the
+    platforms whose tokens are set, in this process, right after publishing. Running bots
+    would notice the new version within a minute too; claims in the question log make sure
+    each message is edited once whoever gets there first."""
+    import asyncio
+
+    platforms = [
+        name
+        for name, token in (
+            ("slack", settings.slack_bot_token),
+            ("discord", settings.discord_token),
+        )
+        if token
+    ]
+    if not platforms:
+        click.echo(
+            "warning: --notify needs SLACK_BOT_TOKEN or DISCORD_TOKEN to update posted answers; "
+            "running bots will update them themselves.",
+            err=True,
+        )
         return
+    service = runtime.open_service(settings, preload_model=True)
+    try:
+        report = asyncio.run(_follow(settings, service, platforms))
+    finally:
+        service.close()
     click.echo(
-        f"Index v{report.version}: {report.paragraphs} paragraphs, {report.sentences} sentences "
-        f"({len(report.embedded)} documents embedded, {len(report.copied)} unchanged, "
-        f"{len(report.removed)} removed)."
+        f"Posted answers in {' and '.join(platforms)}: {report.updated} updated, "
+        f"{report.abstained} marked outdated, {report.failed} failed "
+        f"(of {report.checked} from the last {settings.follow_days:g} days)."
     )
+
+
+async def _follow(settings: Settings, service: AnswerService, platforms: list[str]) -> FollowReport:
+    from contextlib import AsyncExitStack
+
+    from bot.updates import Editor, SourceFollower
+
+    async with AsyncExitStack() as stack:
+        editors: list[Editor] = []
+        for platform in platforms:
+            if platform == "slack":
+                from bot.slack_app import editor as slack_editor
+
+                editors.append(await stack.enter_async_context(slack_editor(settings, service)))
+            else:
+                from bot.discord_app import editor as discord_editor
+
+                editors.append(await stack.enter_async_context(discord_editor(settings, service)))
+        follower = SourceFollower(
+            settings.question_log_path, service, editors, days=settings.follow_days
+        )
+        return await follower.follow()
 
 
 def no_log_option(command: _F) -> _F:

@@ -12,6 +12,9 @@ It owns everything about *answering* that is not about a platform:
   answer they are under: votes are recorded against that answer id whatever its age, and
   sources are rebuilt from the recorded question on whichever process handles the click (a
   recent answer of this process is reused as it is);
+* keeping where each answer was posted (:meth:`AnswerService.posted`, to an optional
+  :class:`PostSink`), and answering again for :mod:`bot.updates` when a re-index changes what
+  an answer cited;
 * telling an optional :class:`QuestionSink` (the question log) about every question that
   reached the engine, and how it went;
 * what the adapters need to know about the index (its titles) and about health, so no
@@ -48,7 +51,7 @@ from bot.settings import (
 from index.errors import AnswerTimeout, QuestionError, ReadoutError, StoreUnavailable
 from retrieval.answer import Answer
 from retrieval.conversation import Turn
-from retrieval.engine import normalize_question, validate_question
+from retrieval.engine import ParagraphHashes, normalize_question, validate_question
 
 if TYPE_CHECKING:
     from bot.settings import Settings
@@ -164,6 +167,15 @@ class QuestionSink(Protocol):
     ) -> None: ...
 
 
+class PostSink(Protocol):
+    """Where posted answers are kept (``bot.questions.log``), so ``bot.updates`` can find and
+    edit the message when a re-index changes what the answer cited. Must not block."""
+
+    def record_post(
+        self, answer: Answer, answer_id: str, platform: str, channel: str, message: str
+    ) -> None: ...
+
+
 class AnswerEngine(Protocol):
     """What the service needs from the engine (``retrieval.engine.Engine`` provides it)."""
 
@@ -175,6 +187,7 @@ class AnswerEngine(Protocol):
     def source(self, ref: str) -> Answer: ...
     def warm_up(self) -> None: ...
     def titles(self) -> tuple[str, ...]: ...
+    def paragraph_hashes(self) -> ParagraphHashes: ...
 
 
 HealthCheck = Callable[[], "tuple[bool, dict[str, Any]]"]
@@ -239,8 +252,8 @@ class DeliveryDeduper:
         return True
 
 
-class QuestionLogSink(QuestionSink, FeedbackSink, AnswerRecords, Protocol):
-    """A log that records questions and votes, and finds answers again
+class QuestionLogSink(QuestionSink, FeedbackSink, PostSink, AnswerRecords, Protocol):
+    """A log that records questions, votes and posted answers, and finds answers again
     (``bot.questions.log.QuestionLog``)."""
 
 
@@ -263,8 +276,10 @@ class AnswerService:
         health: HealthCheck | None = None,
         records: AnswerRecords | None = None,
         conversations: ConversationMemory | None = None,
+        posts: PostSink | None = None,
     ) -> None:
         self._engine = engine
+        self._posts = posts
         self._limiter = RateLimiter(rate_limit, rate_window, clock=clock)
         self._deduper = DeliveryDeduper(clock=clock)
         self._timeout = timeout
@@ -298,6 +313,7 @@ class AnswerService:
             question_log=question_log,
             health=health,
             records=question_log,
+            posts=question_log,
         )
 
     async def start(self) -> None:
@@ -491,6 +507,41 @@ class AnswerService:
         except Exception as exc:
             return _refusal(exc)
         return Reply(kind, answer.text, answer, self._remember(answer))
+
+    # -- answers that follow their sources (bot.updates) -----------------------------------
+
+    def posted(self, reply: Reply, platform: str, channel: str, message: str) -> None:
+        """The adapter posted ``reply`` as ``message`` in ``channel``: keep where, if it is an
+        answer that cites something (what a re-index could change)."""
+        answer = reply.answer
+        if (
+            self._posts is None
+            or reply.kind is not ReplyKind.ANSWER
+            or answer is None
+            or not answer.citations
+            or not reply.answer_id
+        ):
+            return
+        try:
+            self._posts.record_post(answer, reply.answer_id, platform, channel, message)
+        except Exception:  # a broken log must not break the chat
+            log.exception("recording where an answer was posted failed")
+
+    @property
+    def follows_posts(self) -> bool:
+        """Whether posted answers are kept (a question log is open), so they can follow their
+        sources."""
+        return self._posts is not None
+
+    async def paragraph_hashes(self) -> ParagraphHashes:
+        """The live index version and its paragraphs' text hashes (re-read when it moved)."""
+        return await self._run(self._engine.paragraph_hashes)
+
+    async def reanswer(self, question: str) -> tuple[Answer, str]:
+        """``question`` answered again from the live index, for an update of a posted answer:
+        remembered for its buttons, but neither rate-limited nor logged (nobody asked)."""
+        answer = await self._within_timeout(self._batcher().ask(validate_question(question)))
+        return answer, self._remember(answer)
 
     def recent_answer(self, answer_id: str) -> Answer | None:
         """An answer this process gave recently; None once it has aged out (or if another

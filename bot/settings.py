@@ -20,6 +20,8 @@ READOUT_LOG_LEVEL          logging level                               ``WARNING
 READOUT_QUESTION_LOG       the question log (SQLite)                   beside the store (below)
 READOUT_QUESTION_LOG_DAYS  days the question log keeps a question      ``90``
 READOUT_QUESTION_LOG_SALT  secret salt for hashing user ids            (unset: made, kept in db)
+READOUT_FOLLOW_DAYS        days a posted answer follows its sources    ``7`` (0: never)
+READOUT_FOLLOW_INTERVAL    seconds between a bot's index version checks ``30``
 READOUT_RATE_LIMIT         questions per user per window               ``5``
 READOUT_RATE_WINDOW        the window, in seconds                      ``30``
 READOUT_ANSWER_TIMEOUT     seconds before a question is given up       ``20``
@@ -74,6 +76,8 @@ DEFAULT_DISCORD_API_URL = "https://discord.com/api/v10"
 DEFAULT_DISCORD_GATEWAY_URL = "wss://gateway.discord.gg/"
 DEFAULT_QUESTION_LOG_NAME = "questions.sqlite3"
 DEFAULT_QUESTION_LOG_DAYS = 90.0
+DEFAULT_FOLLOW_DAYS = 7.0
+DEFAULT_FOLLOW_INTERVAL_SECONDS = 30.0
 # New name -> the older name it replaces (still read when the new one is unset).
 ALIASES = {
     "READOUT_QUESTION_LOG": "READOUT_DB",
@@ -119,6 +123,8 @@ class Settings:
     state_dir: Path = field(default_factory=default_state_dir)
     question_log_days: float = DEFAULT_QUESTION_LOG_DAYS
     question_log_salt: str = field(default="", repr=False)
+    follow_days: float = DEFAULT_FOLLOW_DAYS
+    follow_interval: float = DEFAULT_FOLLOW_INTERVAL_SECONDS
     bench_dir: Path | None = None
 
     @property
@@ -141,7 +147,9 @@ class Settings:
                 env[name] = env[old]
         problems: list[str] = []
 
-        def number(name: str, default: float, *, integer: bool = False) -> float:
+        def number(
+            name: str, default: float, *, integer: bool = False, zero: bool = False
+        ) -> float:
             raw = env.get(name, "").strip()
             if not raw:
                 return default
@@ -150,7 +158,7 @@ class Settings:
             except ValueError:
                 problems.append(f"{name} must be a number (got {raw!r})")
                 return default
-            if value <= 0:
+            if value < 0 or (value == 0 and not zero):
                 problems.append(f"{name} must be positive (got {raw!r})")
                 return default
             return value
@@ -189,6 +197,8 @@ class Settings:
             state_dir=default_state_dir(env),
             question_log_days=number("READOUT_QUESTION_LOG_DAYS", DEFAULT_QUESTION_LOG_DAYS),
             question_log_salt=env.get("READOUT_QUESTION_LOG_SALT", "").strip(),
+            follow_days=number("READOUT_FOLLOW_DAYS", DEFAULT_FOLLOW_DAYS, zero=True),
+            follow_interval=number("READOUT_FOLLOW_INTERVAL", DEFAULT_FOLLOW_INTERVAL_SECONDS),
             bench_dir=Path(env["READOUT_BENCH_DIR"]) if env.get("READOUT_BENCH_DIR") else None,
         )
         if settings.log_level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:

@@ -98,6 +98,18 @@ class Paragraph:
     def paragraph_id(self) -> str:
         return f"{self.doc_id}:{self.number}"
 
+    @property
+    def text_hash(self) -> str:
+        """See :func:`paragraph_hash`."""
+        return paragraph_hash(self.text)
+
+
+def paragraph_hash(text: str) -> str:
+    """A short fingerprint of a paragraph's text: equal when the words a reader sees are equal
+    (whitespace runs do not count), different when any of them changed. Answers keep the hash
+    of each paragraph they cited, to notice when a re-index changes it."""
+    return hashlib.sha256(" ".join(text.split()).encode()).hexdigest()[:16]
+
 
 @dataclass(frozen=True, slots=True)
 class Document:

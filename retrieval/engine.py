@@ -16,7 +16,7 @@ import threading
 import time
 import unicodedata
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -166,6 +166,15 @@ class Snapshot:
 
 
 @dataclass(frozen=True, slots=True)
+class ParagraphHashes:
+    """One index version's paragraph text hashes (``index.corpus.paragraph_hash``) by id."""
+
+    version: int
+    built_at: float  # when that version was published (UTC epoch seconds)
+    hashes: Mapping[str, str]
+
+
+@dataclass(frozen=True, slots=True)
 class Scored:
     """One question's candidates, their features and fitted probabilities, best first."""
 
@@ -241,6 +250,16 @@ class Engine:
         load = getattr(self._embedder, "load", None)
         if callable(load):
             load()
+
+    def paragraph_hashes(self) -> ParagraphHashes:
+        """The live index version, and each paragraph's text hash by paragraph id (``doc:N``):
+        what an answer posted earlier is compared with to see whether its sources changed."""
+        snapshot = self.snapshot()
+        return ParagraphHashes(
+            snapshot.pointer.version,
+            snapshot.pointer.built_at,
+            {p.paragraph_id: p.text_hash for p in snapshot.paragraphs},
+        )
 
     def titles(self) -> tuple[str, ...]:
         """The titles of the indexed documents (what a chat bot says it answers about)."""

@@ -13,6 +13,10 @@ It owns the discord.py client and what is Discord-specific around it, and nothin
   never stalls; mentions get a reply to the message, DMs a reply in the DM;
 * the "Show sources" and 👍/👎 buttons, whose custom ids carry a signed reference to the
   answer (:mod:`bot.buttons`), so a click works on any replica and after a restart;
+* answers posted as one message are kept (channel and message id) so :class:`DiscordEditor`
+  can edit them when a re-index changes what they cite (``bot.updates``, started in
+  ``setup_hook`` and stopped by :meth:`DiscordApp.stop_following`); "Ask again" on such a
+  message answers its question anew;
 * start-up work in discord.py's own ``setup_hook`` (after login, before the gateway): the
   invite URL, registering commands if asked, loading the model and the index;
 * follow-ups: a mention in a thread or DM where readout answered, or a reply to one of its
@@ -40,7 +44,7 @@ from discord.http import Route
 from discord.utils import MISSING
 
 from bot.buttons import AnswerRef, ButtonSigner, InvalidButton, answer_ref
-from bot.discord_app.buttons import is_readout_button, register_buttons
+from bot.discord_app.buttons import is_readout_button, register_ask_again, register_buttons
 from bot.discord_app.gateway import GatewayGuard
 from bot.discord_app.render import (
     corpus_label,
@@ -48,6 +52,7 @@ from bot.discord_app.render import (
     render_discord,
     render_notice,
     render_sources,
+    render_update,
     shown_question,
 )
 from bot.discord_app.slash import (
@@ -58,9 +63,11 @@ from bot.discord_app.slash import (
     sync_commands,
 )
 from bot.discord_app.threads import answer_key, thread_of
+from bot.questions.log import posted_question
 from bot.service import (
     CHANNEL,
     DM,
+    EXPIRED,
     FAILED,
     INVALID_BUTTON,
     AnswerService,
@@ -70,6 +77,7 @@ from bot.service import (
 )
 from bot.serving import Announce, InFlight, warm_up
 from bot.settings import Settings
+from bot.updates import EditRefused, Update, start_following, stop_following
 from index.errors import ConfigError, ReadoutError
 
 log = logging.getLogger(__name__)
@@ -188,6 +196,7 @@ class DiscordApp:
         self._stale_commands_logged: set[str] = set()
         # Every replica derives the same key (bot.buttons): a click may land on any of them.
         self.signer = ButtonSigner.from_secrets(settings.button_secret, settings.discord_token)
+        self._following: asyncio.Task[None] | None = None
 
     def attach(self, client: discord.Client) -> None:
         """Wire the handlers, commands and buttons to ``client``."""
@@ -197,6 +206,7 @@ class DiscordApp:
             self.tree.add_command(command)
         self.tree.error(self._on_command_error)
         self.sources_button, self.vote_button = register_buttons(self)
+        self.ask_again_button = register_ask_again(self)
         client.event(self.on_message)
         client.event(self.on_ready)
         client.event(self.on_interaction)
@@ -212,8 +222,15 @@ class DiscordApp:
             self.announce(await self.sync_commands(self.settings.discord_guild))
         await warm_up(self.service)
         self.corpus = corpus_label(await self.service.titles())
+        if self._following is None:
+            self._following = start_following(self.settings, self.service, [DiscordEditor(self)])
         if self.shards == "auto" and isinstance(client, discord.AutoShardedClient):
             client.shard_count = await _recommended_shards(client)
+
+    async def stop_following(self) -> None:
+        """Stop updating answers whose sources changed (at shutdown)."""
+        following, self._following = self._following, None
+        await stop_following(following)
 
     def _track_current_task(self) -> None:
         # discord.py runs each event handler as its own task: shutdown waits for it.
@@ -251,9 +268,11 @@ class DiscordApp:
             view = self._answer_view(reply)
             for index, embeds in enumerate(messages):
                 last = index == len(messages) - 1
-                await interaction.followup.send(
+                sent = await interaction.followup.send(
                     embeds=list(embeds), view=view if last else MISSING, wait=True
                 )
+                if len(messages) == 1:
+                    self.service.posted(reply, PLATFORM, str(sent.channel.id), str(sent.id))
             return
         # A notice (usage, slow down, an apology) is for the asker alone, but the "thinking"
         # message a deferral leaves is public and the first follow-up would inherit that; so
@@ -323,6 +342,26 @@ class DiscordApp:
         except InvalidButton as exc:
             log.info("refused a Discord button click: %s", exc)
             return None
+
+    async def ask_again(self, interaction: Interaction) -> None:
+        """ "Ask again" on an answer whose cited text changed: its question (kept in the
+        question log for that message) answered anew, as ``/ask`` would."""
+        message = interaction.message
+        question = None
+        if message is not None:
+            question = await asyncio.to_thread(
+                posted_question,
+                self.settings.question_log_path,
+                PLATFORM,
+                str(message.channel.id),
+                str(message.id),
+            )
+        if not question:
+            if self.service.first_delivery(f"discord:interaction:{interaction.id}"):
+                with contextlib.suppress(discord.HTTPException):
+                    await interaction.response.send_message(EXPIRED, ephemeral=True)
+            return
+        await self.deferred(interaction, lambda asker: self.service.ask(asker, question))
 
     async def on_interaction(self, interaction: Interaction) -> None:
         """A click on a button no registered item handles (one from an older readout, whose
@@ -401,13 +440,14 @@ class DiscordApp:
             view = self._answer_view(reply)
             posted = []
             for index, embeds in enumerate(messages):
-                posted.append(
-                    await message.channel.send(
-                        embeds=list(embeds),
-                        view=view if index == len(messages) - 1 else MISSING,
-                        reference=_reference(message) if index == 0 else MISSING,
-                    )
+                sent = await message.channel.send(
+                    embeds=list(embeds),
+                    view=view if index == len(messages) - 1 else MISSING,
+                    reference=_reference(message) if index == 0 else MISSING,
                 )
+                posted.append(sent)
+                if len(messages) == 1:
+                    self.service.posted(reply, PLATFORM, str(sent.channel.id), str(sent.id))
             return posted
         for index, content in enumerate(render_notice(reply.text)):
             await message.channel.send(
@@ -451,6 +491,37 @@ class DiscordApp:
     async def sync_commands(self, guild_id: str = "") -> str:
         """Register the slash commands (globally, or in one guild for instant updates)."""
         return await sync_commands(self.tree, guild_id)
+
+
+class DiscordEditor:
+    """Replaces an answer the bot posted with a message edit (``bot.updates.Editor``), through
+    discord.py's HTTP client and so its rate-limit buckets.
+
+    A follow-up to an interaction is the bot's own message too, so it is edited the same way
+    (the interaction's token would expire after 15 minutes); only messages the log recorded
+    are ever asked for."""
+
+    platform = PLATFORM
+
+    def __init__(self, app: DiscordApp) -> None:
+        self._app = app
+
+    async def edit(self, update: Update) -> None:
+        app = self._app
+        content, embeds = render_update(update, corpus=app.corpus)
+        view = discord.ui.View(timeout=None)
+        if update.answer.abstained:
+            view.add_item(app.ask_again_button())
+        else:
+            view = app._answer_view(
+                Reply(ReplyKind.ANSWER, update.answer.text, update.answer, update.answer_id)
+            )
+        channel = app.client.get_partial_messageable(int(update.post.channel))
+        message = channel.get_partial_message(int(update.post.message))
+        try:
+            await message.edit(content=content or None, embeds=list(embeds), view=view)
+        except (discord.NotFound, discord.Forbidden) as exc:  # deleted, or access lost
+            raise EditRefused(f"HTTP {exc.status}") from None
 
 
 # -- internals -------------------------------------------------------------------------------

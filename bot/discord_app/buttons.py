@@ -22,13 +22,16 @@ if TYPE_CHECKING:
 CUSTOM_ID_LIMIT = 100  # Discord refuses a longer custom_id
 SOURCES_ID = "readout:sources:{ref}"
 VOTE_ID = "readout:vote:{vote}:{ref}"
+ASK_AGAIN_ID = "readout:again"
 # An answer id, then (since buttons are signed) anything: a click on one of these is ours, and
 # is verified when clicked; an older unsigned id gets "no longer valid".
 _REF = r"(?P<ref>[0-9a-f]{1,64}(?::[^\s]{0,60})?)"
 SOURCES_TEMPLATE = rf"readout:sources:{_REF}"
 VOTE_TEMPLATE = rf"readout:vote:(?P<vote>up|down):{_REF}"
 _VOTES = {"up": 1, "down": -1}
-_TEMPLATES = tuple(re.compile(t) for t in (SOURCES_TEMPLATE, VOTE_TEMPLATE))
+_TEMPLATES = tuple(
+    re.compile(t) for t in (SOURCES_TEMPLATE, VOTE_TEMPLATE, re.escape(ASK_AGAIN_ID))
+)
 
 
 def is_readout_button(custom_id: str) -> bool:
@@ -93,3 +96,32 @@ def register_buttons(
 
     app.client.add_dynamic_items(SourcesButton, VoteButton)
     return SourcesButton, VoteButton
+
+
+def register_ask_again(app: DiscordApp) -> Callable[[], discord.ui.Item[Any]]:
+    """Register "Ask again", shown on an answer whose cited text changed and no longer answers
+    it (``bot.updates``); return its constructor. Its custom id is fixed: the question is found
+    from the clicked message, in the question log."""
+
+    class AskAgainButton(
+        discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]],
+        template=re.escape(ASK_AGAIN_ID),
+    ):
+        def __init__(self) -> None:
+            super().__init__(
+                discord.ui.Button(
+                    label="Ask again", style=discord.ButtonStyle.primary, custom_id=ASK_AGAIN_ID
+                )
+            )
+
+        @classmethod
+        async def from_custom_id(
+            cls, interaction: Interaction, item: discord.ui.Item[Any], match: re.Match[str]
+        ) -> AskAgainButton:
+            return cls()
+
+        async def callback(self, interaction: Interaction) -> None:
+            await app.ask_again(interaction)
+
+    app.client.add_dynamic_items(AskAgainButton)
+    return AskAgainButton

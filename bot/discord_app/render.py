@@ -24,6 +24,7 @@ from urllib.parse import quote as percent_encode
 import discord
 from discord.utils import escape_markdown
 
+from bot.updates import Update
 from retrieval.answer import Answer, Citation
 
 # Discord's documented limits (https://discord.com/developers/docs/resources/message#embed-object-embed-limits).
@@ -78,6 +79,22 @@ def shown_question(embeds: Sequence[discord.Embed]) -> str:
     if not shown or shown.endswith(ELLIPSIS):
         return ""
     return _ESCAPED.sub(r"\1", shown)
+
+
+def render_update(update: Update, *, corpus: str) -> tuple[str, tuple[discord.Embed, ...]]:
+    """What replaces an answer whose cited text changed (``bot.updates``): a note as the
+    message content over the new answer's embeds (the first message's worth), or, when the
+    documents no longer answer it, one embed titled with the question that says so."""
+    if update.answer.abstained:
+        embed = discord.Embed(
+            title=_clip(_escape(update.post.question), TITLE_LIMIT),
+            description=_escape(update.note),
+            colour=ABSTAIN_COLOUR,
+        )
+        embed.set_footer(text=footer_text(corpus))
+        return "", (embed,)
+    embeds = pack_messages(render_discord(update.answer, corpus=corpus))[0]
+    return f"*{_escape(update.note)}*", embeds
 
 
 def render_sources(answer: Answer, *, corpus: str) -> tuple[discord.Embed, ...]:

@@ -13,11 +13,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import AsyncIterator
 
 import aiohttp
 import discord
 
-from bot.discord_app.app import DEFAULT_GUILD_READY_TIMEOUT, DiscordApp, Shards, create_app
+from bot.discord_app.app import (
+    DEFAULT_GUILD_READY_TIMEOUT,
+    DiscordApp,
+    DiscordEditor,
+    Shards,
+    create_app,
+)
+from bot.discord_app.render import corpus_label
 from bot.service import AnswerService
 from bot.serving import SHUTDOWN_GRACE_SECONDS, Announce, health_server, stop_on_signals
 from bot.settings import Settings
@@ -64,20 +72,35 @@ async def run(app: DiscordApp, *, announce: Announce, sync: bool = False) -> Non
     client = app.client
     app.announce = announce
     app.sync = sync
-    async with client:
-        try:
-            await _login(client, app.settings)
-        except Exception:
-            if client.is_closed():  # stopped (Ctrl-C, SIGTERM) while starting: not a failure
-                log.debug("stopped while starting", exc_info=True)
-                return
-            raise
-        await _connect(client)
+    try:
+        async with client:
+            try:
+                await _login(client, app.settings)
+            except Exception:
+                if client.is_closed():  # stopped (Ctrl-C, SIGTERM) while starting: not a failure
+                    log.debug("stopped while starting", exc_info=True)
+                    return
+                raise
+            await _connect(client)
+    finally:
+        await app.stop_following()  # started in setup_hook (bot.updates)
+
+
+@contextlib.asynccontextmanager
+async def editor(settings: Settings, service: AnswerService) -> AsyncIterator[DiscordEditor]:
+    """Discord's :class:`bot.updates.Editor` outside a running bot (``readout index
+    --notify``): the client logged in for REST calls only, with no gateway connection."""
+    app = create_app(settings, service)
+    async with app.client:
+        await _login(app.client, settings)
+        app.corpus = corpus_label(await service.titles())
+        yield DiscordEditor(app)
 
 
 async def close(app: DiscordApp, grace: float = SHUTDOWN_GRACE_SECONDS) -> None:
     """Let the answers being written finish (up to ``grace`` seconds), then disconnect."""
     log.info("stopping: finishing answers, then closing the Discord connection")
+    await app.stop_following()
     await app.in_flight.aclose(grace)
     await app.client.close()
 

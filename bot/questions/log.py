@@ -9,6 +9,9 @@ queue and returns; one background thread writes whatever has queued in one trans
 database is locked for longer than ``busy_timeout`` or the disk is full, the thread logs a
 warning and drops those records; the people asking never notice.
 
+Answers the bot posted are kept too, with where (platform, channel, message) and a hash of each
+paragraph they cite (:meth:`QuestionLog.record_post`), for ``bot.updates``.
+
 The database runs in WAL mode, so ``readout stats`` reads while a bot writes. Questions and
 votes older than ``READOUT_QUESTION_LOG_DAYS`` are deleted when the log opens and hourly after
 that.
@@ -39,6 +42,7 @@ from bot.questions.schema import (
 )
 from bot.service import Asker, Reply, ReplyKind
 from bot.settings import DEFAULT_QUESTION_LOG_DAYS, Settings
+from index.corpus import paragraph_hash
 from retrieval.answer import Answer
 
 log = logging.getLogger(__name__)
@@ -84,6 +88,20 @@ class LoggedAnswer:
     index_version: int
     typed: str = ""
     follows: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class LoggedPost:
+    """Where an answer was posted, and a hash of each paragraph it cites (``bot.updates``)."""
+
+    answer_id: str
+    platform: str
+    channel: str
+    message: str
+    posted_at: float
+    question: str
+    index_version: int
+    cited: tuple[tuple[str, str], ...]  # (paragraph id "doc:N", text hash)
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,6 +232,24 @@ class QuestionLog:
             )
         )
 
+    def record_post(
+        self, answer: Answer, answer_id: str, platform: str, channel: str, message: str
+    ) -> None:
+        """An answer the bot posted as ``message`` in ``channel`` (``PostSink``): kept so the
+        message can be updated when a re-index changes what it cites (``bot.updates``)."""
+        self._put(
+            LoggedPost(
+                answer_id=answer_id,
+                platform=platform,
+                channel=channel,
+                message=message,
+                posted_at=self._clock(),
+                question=answer.understood_as or answer.question,
+                index_version=answer.index_version,
+                cited=cited_hashes(answer),
+            )
+        )
+
     def record(self, answer_id: str, asker: Asker, vote: int) -> None:
         """👍 (+1) or 👎 (-1) on an answer (``FeedbackSink``); a later vote replaces it."""
         self._put(Vote(answer_id, self.user_hash(asker), vote, self._clock()))
@@ -240,7 +276,7 @@ class QuestionLog:
             return LoggedAnswer(understood_as, int(version or 0), question, follows)
         return LoggedAnswer(understood_as or question, int(version or 0))
 
-    def _put(self, item: LoggedQuestion | Vote) -> None:
+    def _put(self, item: LoggedQuestion | Vote | LoggedPost) -> None:
         if self._closed:
             log.warning("question log is closed: a record was not written")
             return
@@ -290,7 +326,9 @@ class QuestionLog:
                     batch.append(self._queue.get_nowait())
                 except queue.Empty:
                     break
-            records = [item for item in batch if isinstance(item, LoggedQuestion | Vote)]
+            records = [
+                item for item in batch if isinstance(item, LoggedQuestion | Vote | LoggedPost)
+            ]
             if records:
                 connection = self._write(connection, records)
             if connection is not None and self._clock() - self._last_prune > PRUNE_EVERY_SECONDS:
@@ -307,7 +345,9 @@ class QuestionLog:
             connection.close()
 
     def _write(
-        self, connection: sqlite3.Connection | None, records: list[LoggedQuestion | Vote]
+        self,
+        connection: sqlite3.Connection | None,
+        records: list[LoggedQuestion | Vote | LoggedPost],
     ) -> sqlite3.Connection | None:
         """Write ``records`` in one transaction; on failure warn, drop them, and keep going."""
         try:
@@ -334,6 +374,7 @@ class QuestionLog:
         with transaction(connection):
             questions = connection.execute("DELETE FROM questions WHERE asked_at < ?", (cutoff,))
             votes = connection.execute("DELETE FROM feedback WHERE voted_at < ?", (cutoff,))
+            connection.execute("DELETE FROM posts WHERE posted_at < ?", (cutoff,))
         if questions.rowcount or votes.rowcount:
             log.info(
                 "question log: deleted %d questions and %d votes past retention",
@@ -342,7 +383,10 @@ class QuestionLog:
             )
 
 
-def _insert(connection: sqlite3.Connection, record: LoggedQuestion | Vote) -> None:
+def _insert(connection: sqlite3.Connection, record: LoggedQuestion | Vote | LoggedPost) -> None:
+    if isinstance(record, LoggedPost):
+        save_post(connection, record)
+        return
     if isinstance(record, Vote):
         connection.execute(
             "INSERT INTO feedback (answer_id, user_hash, vote, voted_at) VALUES (?, ?, ?, ?) "
@@ -374,6 +418,57 @@ def _insert(connection: sqlite3.Connection, record: LoggedQuestion | Vote) -> No
         "INSERT INTO citations (question_id, n, doc, paragraph) VALUES (?, ?, ?, ?)",
         [(cursor.lastrowid, n, doc, paragraph) for n, doc, paragraph in record.citations],
     )
+
+
+def cited_hashes(answer: Answer) -> tuple[tuple[str, str], ...]:
+    """Each paragraph ``answer`` cites (``doc:N``, once) with the hash of its text."""
+    cited = {f"{c.doc}:{c.paragraph}": paragraph_hash(c.context) for c in answer.citations}
+    return tuple(cited.items())
+
+
+def save_post(connection: sqlite3.Connection, post: LoggedPost) -> int:
+    """Insert ``post`` (or replace what was kept for the same message) and its citations;
+    the row id. Call inside a transaction."""
+    row = connection.execute(
+        "INSERT INTO posts (answer_id, platform, channel, message, posted_at, question, "
+        "index_version) VALUES (?, ?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT (platform, channel, message) DO UPDATE SET answer_id = excluded.answer_id, "
+        "question = excluded.question, index_version = excluded.index_version "
+        "RETURNING id",
+        (
+            post.answer_id,
+            post.platform,
+            post.channel,
+            post.message,
+            post.posted_at,
+            post.question,
+            post.index_version,
+        ),
+    ).fetchone()
+    post_id = int(row[0])
+    connection.execute("DELETE FROM post_citations WHERE post_id = ?", (post_id,))
+    connection.executemany(
+        "INSERT INTO post_citations (post_id, paragraph, text_hash) VALUES (?, ?, ?)",
+        [(post_id, paragraph, text_hash) for paragraph, text_hash in post.cited],
+    )
+    return post_id
+
+
+def posted_question(path: Path, platform: str, channel: str, message: str) -> str | None:
+    """The question the answer posted as ``message`` answers, if the log at ``path`` kept it
+    (for "Ask again"). Blocking; None when there is no log or no such post."""
+    if not path.exists():
+        return None
+    try:
+        with closing(connect(path)) as connection:
+            found = connection.execute(
+                "SELECT question FROM posts WHERE platform = ? AND channel = ? AND message = ?",
+                (platform, channel, message),
+            ).fetchone()
+    except (sqlite3.Error, QuestionLogError) as exc:
+        log.warning("question log: cannot read %s (%s)", path, exc)
+        return None
+    return str(found[0]) if found else None
 
 
 def _stored_salt(connection: sqlite3.Connection) -> str:

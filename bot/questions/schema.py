@@ -7,11 +7,17 @@ a database written by a newer readout is refused rather than guessed at.
     questions  when (UTC epoch seconds), platform, a salted hash of the user id (never the
                id itself), channel kind (channel, dm, terminal), the question as searched,
                the outcome (answered, abstained, unavailable, failed), latency, index
-               version, the answer's id; for a follow-up (v3; else NULL) how it was read and
+               version, the answer's id; for a follow-up (v4; else NULL) how it was read and
                the question before it, as understood
     citations  the doc and paragraph each cited sentence came from
     feedback   one vote (+1/-1) per user per answer id; voting again replaces it
     meta       the salt, when ``READOUT_QUESTION_LOG_SALT`` does not provide one
+    posts      each answer the bot posted where it can edit it later: platform, channel and
+               message (Slack's ts, Discord's message id), when, the question it answers (as
+               searched) and the index version of the answer the message shows now
+    post_citations  per post, each paragraph it cites (``doc:N``) and a hash of its text
+    post_updates    one row per (post, index version) checked against it: a claim, so one
+               replica edits the message, then how it went (updated, abstained, failed)
 """
 
 from __future__ import annotations
@@ -60,7 +66,36 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     ),
     # v2: one word for a direct message on every platform (Slack's rows said "im").
     ("UPDATE questions SET channel_kind = 'dm' WHERE channel_kind = 'im'",),
-    # v3: how a follow-up was read (NULL when read as typed) and the question before it, so a
+    # v3: answers that follow their sources (bot.updates): where each answer was posted, what
+    # it cited, and which index versions were checked against it. Additive: three new tables.
+    (
+        """CREATE TABLE posts (
+            id            INTEGER PRIMARY KEY,
+            answer_id     TEXT    NOT NULL,
+            platform      TEXT    NOT NULL,
+            channel       TEXT    NOT NULL,
+            message       TEXT    NOT NULL,
+            posted_at     REAL    NOT NULL,
+            question      TEXT    NOT NULL,
+            index_version INTEGER NOT NULL,
+            UNIQUE (platform, channel, message)
+        )""",
+        "CREATE INDEX posts_by_time ON posts (posted_at)",
+        """CREATE TABLE post_citations (
+            post_id   INTEGER NOT NULL REFERENCES posts (id) ON DELETE CASCADE,
+            paragraph TEXT    NOT NULL,
+            text_hash TEXT    NOT NULL,
+            PRIMARY KEY (post_id, paragraph)
+        )""",
+        """CREATE TABLE post_updates (
+            post_id       INTEGER NOT NULL REFERENCES posts (id) ON DELETE CASCADE,
+            index_version INTEGER NOT NULL,
+            claimed_at    REAL    NOT NULL,
+            outcome       TEXT    NOT NULL,
+            PRIMARY KEY (post_id, index_version)
+        )""",
+    ),
+    # v4: how a follow-up was read (NULL when read as typed) and the question before it, so a
     # button can rebuild the answer on any replica from the answer id alone (bot.buttons).
     (
         "ALTER TABLE questions ADD COLUMN understood_as TEXT",

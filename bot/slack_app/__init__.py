@@ -2,12 +2,13 @@
 a reply to Block Kit) and ``serve`` (Socket Mode or HTTP, until a signal stops it)."""
 
 from bot.slack_app.app import create_app, create_web_client, listener_tasks, question_text
-from bot.slack_app.serve import create_web_app, serve
+from bot.slack_app.serve import create_web_app, editor, serve
 
 __all__ = [
     "create_app",
     "create_web_app",
     "create_web_client",
+    "editor",
     "listener_tasks",
     "question_text",
     "serve",

@@ -9,6 +9,11 @@ look of a reply is :mod:`bot.slack_app.render`'s:
   so answers in flight are neither garbage-collected nor dropped at shutdown.
 * Slash commands answer through their ``response_url`` (in the channel; notices only to the
   asker); mentions answer in the message's thread and DMs in the DM, with ``chat.postMessage``.
+* Answers posted with ``chat.postMessage`` are kept (channel and ts, :meth:`bot.service.
+  AnswerService.posted`) so :class:`SlackEditor` can ``chat.update`` them when a re-index
+  changes what they cite (``bot.updates``). A ``response_url`` post has no ts and cannot be
+  addressed later, so slash-command answers are not followed. "Ask again", on an answer whose
+  sources changed, answers its question anew in the message's thread.
 * A message is answered once however often Slack delivers it: the delivery id is the message's
   channel and timestamp, the same for a retry (``X-Slack-Retry-Num``) and for a DM that arrives
   as both ``message.im`` and ``app_mention``.
@@ -56,6 +61,7 @@ from bot.service import (
 from bot.serving import InFlight
 from bot.settings import Settings
 from bot.slack_app.render import (
+    ASK_AGAIN,
     FEEDBACK_DOWN,
     FEEDBACK_UP,
     SHOW_SOURCES,
@@ -63,8 +69,10 @@ from bot.slack_app.render import (
     render_notice,
     render_reply,
     render_sources,
+    render_update,
 )
 from bot.slack_app.threads import thread_of
+from bot.updates import EditRefused, Update
 
 log = logging.getLogger(__name__)
 
@@ -175,7 +183,7 @@ def create_app(
         asking = service.ask(
             _event_asker(event), question, delivery_id=_message_key(event), thread=thread
         )
-        await _deliver(asking, where, signer)
+        await _deliver(asking, where, signer, service)
 
     async def answer_dm(event: Payload, client: AsyncWebClient) -> None:
         # Edits, deletions, joins and bot posts arrive as message subtypes too: only messages a
@@ -196,7 +204,7 @@ def create_app(
         asking = service.ask(
             _event_asker(event), question, delivery_id=_message_key(event), thread=thread
         )
-        await _deliver(asking, where, signer)
+        await _deliver(asking, where, signer, service)
 
     async def show_sources(body: Payload, action: Payload, respond: AsyncRespond) -> None:
         where = _ResponseUrl(respond)
@@ -211,6 +219,21 @@ def create_app(
                 return
             for message in render_sources(reply.answer, reply.text):
                 await where.private(message)
+
+    async def ask_again(body: Payload, action: Payload, client: AsyncWebClient) -> None:
+        # On an answer whose sources changed and no longer answer it: the question (the
+        # button's value) asked anew, answered in the message's thread like a mention.
+        container = body.get("container") or {}
+        channel = str((body.get("channel") or {}).get("id") or container.get("channel_id") or "")
+        where = _Conversation(
+            client,
+            channel=channel,
+            user=str((body.get("user") or {}).get("id") or ""),
+            thread_ts=container.get("thread_ts") or container.get("message_ts"),
+            notices_public=_is_dm(channel),
+        )
+        asking = service.ask(_action_asker(body), str(action.get("value", "")))
+        await _deliver(asking, where, signer, service)
 
     async def record_vote(body: Payload, action: Payload, respond: AsyncRespond) -> None:
         where = _ResponseUrl(respond)
@@ -233,6 +256,7 @@ def create_app(
     app.action(SHOW_SOURCES)(ack=acknowledge, lazy=[show_sources])
     votes = re.compile(f"^({FEEDBACK_UP}|{FEEDBACK_DOWN})$")
     app.action(votes)(ack=acknowledge, lazy=[record_vote])
+    app.action(ASK_AGAIN)(ack=acknowledge, lazy=[ask_again])
     app.error(_on_error)
     return app
 
@@ -288,7 +312,9 @@ def listener_tasks(app: AsyncApp) -> ListenerTasks:
 
 
 class _Destination(Protocol):
-    async def public(self, message: SlackMessage) -> None: ...
+    async def public(self, message: SlackMessage) -> tuple[str, str] | None:
+        """Post ``message`` for everyone; where it landed (channel, ts) when Slack says."""
+
     async def private(self, message: SlackMessage) -> None: ...
 
 
@@ -298,8 +324,9 @@ class _ResponseUrl:
     def __init__(self, respond: AsyncRespond) -> None:
         self._respond = respond
 
-    async def public(self, message: SlackMessage) -> None:
+    async def public(self, message: SlackMessage) -> tuple[str, str] | None:
         await self._send(message, "in_channel")
+        return None  # a response_url post has no ts: it cannot be updated later
 
     async def private(self, message: SlackMessage) -> None:
         await self._send(message, "ephemeral")
@@ -334,8 +361,8 @@ class _Conversation:
         self._thread_ts = thread_ts
         self._notices_public = notices_public
 
-    async def public(self, message: SlackMessage) -> None:
-        await self._client.chat_postMessage(
+    async def public(self, message: SlackMessage) -> tuple[str, str] | None:
+        response = await self._client.chat_postMessage(
             channel=self._channel,
             thread_ts=self._thread_ts,
             text=message.text,
@@ -343,6 +370,8 @@ class _Conversation:
             unfurl_links=False,
             unfurl_media=False,
         )
+        channel, ts = response.get("channel"), response.get("ts")
+        return (str(channel), str(ts)) if channel and ts else None
 
     async def private(self, message: SlackMessage) -> None:
         if self._notices_public or not self._user:
@@ -354,25 +383,65 @@ class _Conversation:
 
 
 async def _deliver(
-    asking: Awaitable[Reply], where: _Destination, signer: ButtonSigner
+    asking: Awaitable[Reply],
+    where: _Destination,
+    signer: ButtonSigner,
+    service: AnswerService | None = None,
 ) -> Reply | None:
     """Wait for the core's reply and post it: answers publicly (with signed buttons), notices
-    privately. The reply, once posted."""
+    privately; the reply, once posted. With ``service``, an answer posted as one message is
+    kept where it landed (to follow its sources)."""
     async with _reported(where):
         reply = await asking
         if reply.kind is ReplyKind.DUPLICATE:
             log.info("ignored a repeated Slack delivery")
             return None
-        value = ""
-        if reply.answer is not None and reply.answer_id:
-            asked = reply.kind is ReplyKind.ANSWER
-            value = signer.seal(
-                answer_ref(reply.answer, reply.answer_id, asked=asked, follows=reply.follows)
-            )
-        for message in render_reply(reply, value):
-            await (where.public(message) if reply.is_public else where.private(message))
+        messages = render_reply(reply, button_value(signer, reply))
+        for message in messages:
+            if not reply.is_public:
+                await where.private(message)
+                continue
+            landed = await where.public(message)
+            if landed and service is not None and len(messages) == 1:
+                service.posted(reply, PLATFORM, *landed)
         return reply
     return None
+
+
+def button_value(signer: ButtonSigner, reply: Reply) -> str:
+    """What the buttons under ``reply``'s answer carry (signed; "" for a notice)."""
+    if reply.answer is None or not reply.answer_id:
+        return ""
+    asked = reply.kind is ReplyKind.ANSWER
+    return signer.seal(
+        answer_ref(reply.answer, reply.answer_id, asked=asked, follows=reply.follows)
+    )
+
+
+class SlackEditor:
+    """Replaces an answer the bot posted with ``chat.update`` (``bot.updates.Editor``).
+
+    Slack lets an app update only its own messages, and only those the log recorded are ever
+    asked for. A 429 is retried after its Retry-After by the client's handler."""
+
+    platform = PLATFORM
+
+    def __init__(self, client: AsyncWebClient, signer: ButtonSigner) -> None:
+        self._client = client
+        self._signer = signer
+
+    async def edit(self, update: Update) -> None:
+        ref = answer_ref(update.answer, update.answer_id)
+        message = render_update(update, self._signer.seal(ref))
+        try:
+            await self._client.chat_update(
+                channel=update.post.channel,
+                ts=update.post.message,
+                text=message.text,
+                blocks=list(message.blocks),
+            )
+        except SlackApiError as exc:  # message_not_found, cant_update_message, channel_not_found
+            raise EditRefused(str(exc.response.get("error", "unknown error"))) from None
 
 
 @contextlib.asynccontextmanager

@@ -6,7 +6,9 @@ It owns what a reply *looks like* in Slack and Slack's message limits:
   (``[1] ¶12 · title`` linked to the quoted sentence when the document has a url, then the
   quote), and buttons: "Show sources", 👍 and 👎;
 * "Show sources" is the full paragraph behind each citation, its score and why it was chosen;
-* notices (usage, too long, slow down, errors) are plain text.
+* notices (usage, too long, slow down, errors) are plain text;
+* an answer updated after a re-index changed what it cited (``bot.updates``) is the new answer
+  under a note saying so, or, when the documents no longer answer, the note and "Ask again".
 
 Everything that came from a person or a document is escaped (``&``, ``<``, ``>``) and sent with
 ``verbatim: true``, so ``<!channel>``, ``<@U123>`` or ``@here`` in a question or a passage
@@ -20,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.service import Reply
+from bot.updates import Update
 from retrieval.answer import Answer, Citation
 
 Block = dict[str, Any]
@@ -28,6 +31,7 @@ SECTION_LIMIT = 3000  # Slack rejects a section (or context element) text over 3
 MAX_BLOCKS = 50  # ... and a message with more than 50 blocks
 # A response_url accepts five messages; a reply never needs more than that.
 MAX_MESSAGES = 5
+BUTTON_VALUE_LIMIT = 2000  # Slack's limit on a button's value (questions are far shorter)
 QUOTE_PREVIEW_CHARS = 300  # a citation line previews its quote; "Show sources" shows it all
 FALLBACK_CHARS = 300  # notification text: a preview, the blocks carry the answer
 
@@ -35,6 +39,7 @@ SHOW_SOURCES = "readout_show_sources"
 FEEDBACK_UP = "readout_feedback_up"
 FEEDBACK_DOWN = "readout_feedback_down"
 ANSWER_ACTIONS = "readout_answer_actions"
+ASK_AGAIN = "readout_ask_again"
 TRUNCATED = "_…shortened to fit in Slack._"
 
 
@@ -78,6 +83,25 @@ def render_answer(answer: Answer, button_value: str) -> tuple[SlackMessage, ...]
         buttons.insert(0, _button("Show sources", SHOW_SOURCES, value))
     footer: Block = {"type": "actions", "block_id": ANSWER_ACTIONS, "elements": buttons}
     return _paginate(blocks, footer, escape(_preview(answer.text)))
+
+
+def render_update(update: Update, button_value: str = "") -> SlackMessage:
+    """What replaces an answer whose cited text changed: the new answer with a note saying
+    so (its buttons carrying ``button_value``, as in :func:`render_answer`), or the note and an
+    "Ask again" button (its value is the question) when the documents no longer answer it. One
+    message: ``chat.update`` replaces exactly one."""
+    answer = update.answer
+    note = _context(f"_{escape(update.note)}_")
+    if not answer.abstained:
+        first = render_answer(answer, button_value or update.answer_id)[0]
+        return SlackMessage(first.text, (first.blocks[0], note, *first.blocks[1:]))
+    button = _button("Ask again", ASK_AGAIN, update.post.question[:BUTTON_VALUE_LIMIT])
+    blocks: tuple[Block, ...] = (
+        _context(f"*Q:* {escape(update.post.question)}"),
+        _section(escape(update.note)),
+        {"type": "actions", "block_id": ANSWER_ACTIONS, "elements": [button]},
+    )
+    return SlackMessage(escape(_preview(update.note)), blocks)
 
 
 def render_sources(answer: Answer, note: str = "") -> tuple[SlackMessage, ...]:

@@ -2,13 +2,16 @@
 
 HTTP mode serves bolt at ``/slack/events`` and ``GET /healthz`` (:class:`bot.serving.
 HealthEndpoint`). Both modes check the tokens before the model loads, so a typo fails in a
-second, then warm up, serve until SIGINT/SIGTERM, and let answers in flight finish.
+second, then warm up, serve until SIGINT/SIGTERM, and let answers in flight finish. While
+serving, posted answers follow their sources (:func:`bot.updates.start_following`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from collections.abc import AsyncIterator
 
 import aiohttp
 from aiohttp import web
@@ -28,7 +31,14 @@ from bot.serving import (
     warm_up,
 )
 from bot.settings import Settings
-from bot.slack_app.app import create_app, listener_tasks
+from bot.slack_app.app import (
+    SlackEditor,
+    button_signer,
+    create_app,
+    create_web_client,
+    listener_tasks,
+)
+from bot.updates import start_following, stop_following
 from index.errors import ConfigError, ReadoutError
 
 log = logging.getLogger(__name__)
@@ -51,12 +61,18 @@ async def serve(
     if not http:
         await _check_app_token(app.client, settings.slack_app_token)
     await warm_up(service)
-    with stop_on_signals() as stopped:
-        if http:
-            await _serve_http(app, service, host, port, stopped, announce, bot_name)
-        else:
-            await _serve_socket_mode(app, settings, stopped, announce, bot_name)
-        await listener_tasks(app).aclose(SHUTDOWN_GRACE_SECONDS)
+    # answers whose cited text a re-index changes are updated in place (bot.updates)
+    editors = [SlackEditor(app.client, button_signer(settings))]
+    following = start_following(settings, service, editors)
+    try:
+        with stop_on_signals() as stopped:
+            if http:
+                await _serve_http(app, service, host, port, stopped, announce, bot_name)
+            else:
+                await _serve_socket_mode(app, settings, stopped, announce, bot_name)
+            await listener_tasks(app).aclose(SHUTDOWN_GRACE_SECONDS)
+    finally:
+        await stop_following(following)
 
 
 def create_web_app(app: AsyncApp, service: AnswerService) -> web.Application:
@@ -64,6 +80,15 @@ def create_web_app(app: AsyncApp, service: AnswerService) -> web.Application:
     web_app = app.web_app(path=EVENTS_PATH)
     HealthEndpoint(service).add_to(web_app)
     return web_app
+
+
+@contextlib.asynccontextmanager
+async def editor(settings: Settings, service: AnswerService) -> AsyncIterator[SlackEditor]:
+    """Slack's :class:`bot.updates.Editor` outside a running bot (``readout index --notify``):
+    the Web API client with the bot token, checked first."""
+    client = create_web_client(settings)
+    await _check_bot_token(client)
+    yield SlackEditor(client, button_signer(settings))
 
 
 async def _check_bot_token(client: AsyncWebClient) -> str:

@@ -144,6 +144,11 @@ class FakeDiscord:
                 self._get_message,
             ),
             ("GET", re.compile(r"/channels/(?P<cid>\d+)/messages"), self._history),
+            (
+                "PATCH",
+                re.compile(r"/channels/(?P<cid>\d+)/messages/(?P<mid>\d+)"),
+                self._edit_message,
+            ),
             ("POST", re.compile(r"/channels/(?P<cid>\d+)/typing"), self._empty),
         ]
 
@@ -504,6 +509,17 @@ class FakeDiscord:
         # with "after", Discord returns the oldest ones after it; else the newest
         found = found[:limit] if after else found[-limit:]
         return _json(list(reversed(found)))
+
+    async def _edit_message(self, call: Call, cid: str, mid: str) -> web.Response:
+        """Edit Message: only a message the bot posted here (in this channel) can be edited."""
+        message = self.messages.get(mid)
+        if message is None or message["channel_id"] != cid:
+            return _json({"message": "Unknown Message", "code": 10008}, status=404)
+        for key in ("content", "embeds", "components"):
+            if key in call.body:
+                message[key] = call.body[key] or ("" if key == "content" else [])
+        message["edited_timestamp"] = "2024-04-03T12:00:00.000000+00:00"
+        return _json(message)
 
     async def _empty(self, call: Call, **_: str) -> web.Response:
         return web.Response(status=204)

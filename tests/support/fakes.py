@@ -21,12 +21,12 @@ import numpy as np
 import numpy.typing as npt
 
 from bot.service import Asker
-from index.corpus import Document, Paragraph, Sentence
+from index.corpus import Document, Paragraph, Sentence, paragraph_hash
 from index.errors import QuestionError
 from index.store import DocumentRecord, IndexPointer, VectorHit, document_record
 from retrieval.answer import Answer, Citation
 from retrieval.conversation import Turn
-from retrieval.engine import Engine
+from retrieval.engine import Engine, ParagraphHashes
 
 
 class FakeEmbedder:
@@ -108,6 +108,9 @@ class FakeEngine:
     def titles(self) -> tuple[str, ...]:
         return ("T",)
 
+    def paragraph_hashes(self) -> ParagraphHashes:
+        return ParagraphHashes(1, 0.0, {"d:1": paragraph_hash("")})
+
 
 class EngineWrapper:
     """A real engine with :meth:`ask` open to change; the rest is delegated."""
@@ -144,6 +147,9 @@ class EngineWrapper:
 
     def titles(self) -> tuple[str, ...]:
         return self.engine.titles()
+
+    def paragraph_hashes(self) -> ParagraphHashes:
+        return self.engine.paragraph_hashes()
 
 
 class RecordingFeedback:

@@ -4,11 +4,12 @@
 bolt-python's own tests run a mock Web API server:
 
 * ``POST /api/<method>`` records every Web API call (method, arguments, bearer token, time) and
-  answers ``auth.test``, ``chat.postMessage``, ``chat.postEphemeral``, ``apps.connections.open``
-  (pointing Socket Mode at our websocket), ``conversations.replies`` and
-  ``conversations.history`` (over the messages the bot posted and those a test adds with
-  :meth:`FakeSlack.add_message`, in the shapes of Slack's API reference); a call can be told to
-  fail once (e.g. 429 with ``Retry-After``);
+  answers ``auth.test``, ``chat.postMessage``, ``chat.postEphemeral``, ``chat.update`` (only
+  of a message ``chat.postMessage`` posted: else ``message_not_found``, as Slack answers for
+  another app's message), ``apps.connections.open`` (pointing Socket Mode at our websocket),
+  ``conversations.replies`` and ``conversations.history`` (over the messages the bot posted
+  and those a test adds with :meth:`FakeSlack.add_message`, in the shapes of Slack's API
+  reference); a call can be told to fail once (e.g. 429 with ``Retry-After``);
 * ``POST /respond/<key>`` is the sink for ``response_url`` posts;
 * ``GET /socket`` is the Socket Mode websocket: tests push envelopes, the app's acks are recorded.
 
@@ -84,6 +85,7 @@ class FakeSlack:
     rejected_tokens: set[str] = field(default_factory=set)
     # channel -> its messages in the order they were posted (threads' replies included)
     channels: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    messages: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     _failures: dict[str, list[tuple[int, dict[str, str]]]] = field(default_factory=dict)
     _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
     _runner: web.AppRunner | None = None
@@ -182,6 +184,11 @@ class FakeSlack:
             return web.json_response({"ok": False, "error": error}, status=status, headers=headers)
         if token in self.rejected_tokens:
             return web.json_response({"ok": False, "error": "invalid_auth"})
+        if method == "chat.update":
+            key = (str(args.get("channel")), str(args.get("ts")))
+            if key not in self.messages:
+                return web.json_response({"ok": False, "error": "message_not_found"})
+            self.messages[key] = args
         return web.json_response({"ok": True, **self._result(method, args)})
 
     def _result(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
@@ -197,7 +204,11 @@ class FakeSlack:
         if method == "apps.connections.open":
             return {"url": self.base_url.replace("http://", "ws://") + "socket"}
         if method == "chat.postMessage":
-            return {"channel": args.get("channel"), **self._post(args)}
+            posted = self._post(args)
+            self.messages[(str(args.get("channel")), posted["ts"])] = args
+            return {"channel": args.get("channel"), **posted}
+        if method == "chat.update":
+            return {"channel": args["channel"], "ts": args["ts"], "text": args.get("text", "")}
         if method == "conversations.replies":
             return self._replies(args)
         if method == "conversations.history":

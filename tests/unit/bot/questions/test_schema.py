@@ -80,3 +80,19 @@ def test_slack_dm_rows_written_as_im_become_dm(db_path: Path) -> None:
         ("slack", "channel"),
     ]
     assert rows(db_path, "PRAGMA user_version") == [(SCHEMA_VERSION,)]
+
+
+def test_a_v2_log_gains_the_post_tables_and_keeps_its_questions(db_path: Path) -> None:
+    db_path.parent.mkdir(parents=True)
+    connection = sqlite3.connect(db_path, isolation_level=None)
+    assert migrate(connection, MIGRATIONS[:2]) == 2  # a log written before posts were kept
+    connection.execute(
+        "INSERT INTO questions (asked_at, platform, user_hash, channel_kind, question, outcome, "
+        "latency_ms, answer_id) VALUES (1, 'slack', 'h', 'channel', 'q', 'answered', 1, 'a1')"
+    )
+    connection.close()
+    connect(db_path).close()  # opening it migrates
+    assert rows(db_path, "SELECT answer_id FROM questions") == [("a1",)]
+    tables = {name for (name,) in rows(db_path, "SELECT name FROM sqlite_master")}
+    assert {"posts", "post_citations", "post_updates"} <= tables
+    assert rows(db_path, "SELECT count(*) FROM posts") == [(0,)]
