@@ -34,19 +34,18 @@ class ExactVectors:
 
     @classmethod
     def of(cls, ids: list[str], vectors: Any) -> ExactVectors:
-        matrix = np.asarray(vectors, dtype=np.float32).reshape(len(ids), -1)
-        norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+        raw = np.asarray(vectors, dtype=np.float32).reshape(len(ids), -1)
+        norms = np.linalg.norm(raw, axis=1, keepdims=True)
         # Cosine space, as the collections are created: unit rows make it a dot product.
-        matrix = matrix / np.where(norms > 0, norms, 1.0)
-        return cls(tuple(ids), np.ascontiguousarray(matrix, dtype=np.float32))
+        unit = raw / np.where(norms > 0, norms, 1.0)
+        return cls(tuple(ids), np.ascontiguousarray(unit, dtype=np.float32))
 
     def query(self, vectors: Any, k: int) -> list[list[VectorHit]]:
         """The ``k`` most similar records to each query vector, most similar first (ties in
         the store's id order, so the result is the same on every run)."""
-        queries = np.asarray(vectors, dtype=np.float32).reshape(-1, self.matrix.shape[1])
-        norms = np.linalg.norm(queries, axis=1, keepdims=True)
-        queries = queries / np.where(norms > 0, norms, 1.0)
-        similarities = queries @ self.matrix.T
+        raw = np.asarray(vectors, dtype=np.float32).reshape(-1, self.matrix.shape[1])
+        norms = np.linalg.norm(raw, axis=1, keepdims=True)
+        similarities = (raw / np.where(norms > 0, norms, 1.0)) @ self.matrix.T
         k = min(k, len(self.ids))
         hits: list[list[VectorHit]] = []
         for row in similarities:

@@ -154,7 +154,7 @@ class Snapshot:
         heading = self.paragraphs[paragraph_row].heading
         found = self._heading_stems.get(heading)
         if found is None:
-            found = frozenset(self.sentence_lexical.analyze(heading).stems) if heading else frozenset()
+            found = frozenset(self.sentence_lexical.analyze(heading).stems if heading else ())
             self._heading_stems[heading] = found
         return found
 

@@ -227,11 +227,12 @@ def measure(rows: Sequence[int], searches: Searches, corpus: CorpusView) -> npt.
     stem_of = {i: s for s, i in zip(searches.query.stems, searches.query.ids, strict=True)}
     context = []
     for row, paragraph in zip(rows, paragraphs, strict=True):
-        held = set(headings[paragraph] & stem_weights.keys())
+        found: set[str] = set(headings[paragraph] & stem_weights.keys())
         before = corpus.previous_sentence(row)
         for source in (row,) if before is None else (row, before):
-            held.update(stem_of[t] for t in corpus.sentence_tokens(source).tolist() if t in weights)
-        context.append(sum(stem_weights[s] for s in held) / total)
+            tokens = corpus.sentence_tokens(source).tolist()
+            found.update(stem_of[t] for t in tokens if t in weights)
+        context.append(sum(stem_weights[s] for s in found) / total)
     columns["coverage_context"] = np.array(context)
 
     typed = np.array([corpus.has_answer_type(r) for r in rows], dtype=np.float64)

@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from retrieval.evaluation import holds_answer
 
@@ -47,8 +48,8 @@ def score(project: str, cases: list[dict[str, object]], store: Path) -> dict[str
     )
     results = [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
     assert len(results) == len(cases), (len(results), len(cases))
-    row = {"answerable": 0, "first_hit": 0, "any_hit": 0, "answerable_abstained": 0}
-    row |= {"unanswerable": 0, "unanswerable_abstained": 0}
+    row: dict[str, Any] = {"answerable": 0, "first_hit": 0, "any_hit": 0}
+    row |= {"answerable_abstained": 0, "unanswerable": 0, "unanswerable_abstained": 0}
     misses: list[str] = []
     for case, result in zip(cases, results, strict=True):
         abstained = bool(result.get("abstained")) or "error" in result
@@ -58,8 +59,10 @@ def score(project: str, cases: list[dict[str, object]], store: Path) -> dict[str
             continue
         row["answerable"] += 1
         row["answerable_abstained"] += abstained
-        places = [(case["doc"], str(case["answer"]))]
-        places += [(a["doc"], str(a["answer"])) for a in case.get("also", [])]
+        also = case.get("also") or []
+        assert isinstance(also, list)
+        places = [(str(case["doc"]), str(case["answer"]))]
+        places += [(str(a["doc"]), str(a["answer"])) for a in also]
         found = [
             any(c["doc"] == doc and holds_answer(c["quote"], answer) for doc, answer in places)
             for c in result.get("citations", [])

@@ -49,6 +49,7 @@ import sys
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -248,18 +249,18 @@ def _paragraph_labels(training: TrainingSet, cases: list[dict[str, object]]) -> 
     labels: list[Label] = []
     for case in cases:
         if not case["answerable"]:
-            labels.append(lambda doc, sentence: False)
+            labels.append(partial(_in_paragraphs, "", ()))
             continue
         doc = str(case.get("doc") or training.default_doc)
         numbers = case["paragraphs"]
         assert isinstance(numbers, list)
         texts = [paragraphs[doc][int(n) - 1] for n in numbers]
-        labels.append(
-            lambda d, sentence, doc=doc, texts=texts: (
-                d == doc and any(_norm(sentence) in text for text in texts)
-            )
-        )
+        labels.append(partial(_in_paragraphs, doc, tuple(texts)))
     return labels
+
+
+def _in_paragraphs(doc: str, texts: tuple[str, ...], sentence_doc: str, sentence: str) -> bool:
+    return sentence_doc == doc and any(_norm(sentence) in text for text in texts)
 
 
 def _answer_labels(cases: list[dict[str, object]]) -> list[Label]:
@@ -273,12 +274,12 @@ def _answer_labels(cases: list[dict[str, object]]) -> list[Label]:
             also = case.get("also") or []
             assert isinstance(also, list)
             places += [(str(a["doc"]), str(a["answer"])) for a in also]
-        labels.append(
-            lambda d, sentence, places=places: any(
-                d == doc and holds_answer(sentence, answer) for doc, answer in places
-            )
-        )
+        labels.append(partial(_holds, tuple(places)))
     return labels
+
+
+def _holds(places: tuple[tuple[str, str], ...], sentence_doc: str, sentence: str) -> bool:
+    return any(sentence_doc == doc and holds_answer(sentence, answer) for doc, answer in places)
 
 
 def _groups(engine: Engine, training: TrainingSet, cases: list[dict[str, object]]) -> list[str]:
