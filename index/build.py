@@ -36,9 +36,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from index import integrity
-from index.corpus import Document, Progress, ProgressCallback, Skipped, load_documents
+from index.corpus import (
+    Document,
+    Paragraph,
+    Progress,
+    ProgressCallback,
+    Sentence,
+    Skipped,
+    load_documents,
+)
 from index.embedder import Embedder
 from index.errors import CorpusError, ReadoutError, StoreCorrupt
+from index.formats import SECTION_SEPARATOR
 from index.lock import LOCK_FILE_NAME, FileWriterLock, NoLock, ServerWriterLock, WriterLock
 from index.store import ChromaStore, IndexPointer
 
@@ -270,7 +279,7 @@ def _embed_into(
 ) -> None:
     import numpy as np
 
-    texts = [s.text for d in documents for p in d.paragraphs for s in p.sentences]
+    texts = [embedding_text(p, s) for d in documents for p in d.paragraphs for s in p.sentences]
     if not texts:
         return
     # Encoded in chunks so a long build says how far it is, terminal or not.
@@ -293,6 +302,17 @@ def _embed_into(
         doc_vectors = vectors[offset : offset + sum(counts)]
         offset += sum(counts)
         store.add_document(version, document, doc_vectors, paragraph_means(doc_vectors, counts))
+
+
+def embedding_text(paragraph: Paragraph, sentence: Sentence) -> str:
+    """What is embedded for ``sentence``: the sentence, after the innermost heading of its
+    section when it has one. In reference docs the heading often holds the topic the sentence
+    never names ("Default: `false`." under "use_directory_urls"); on the docs training set
+    (``data/docs``) this put the answer first for 4 more of 192 questions, and changed nothing
+    on the Wikipedia set, whose paragraphs have no headings. Part of ``PARSER_VERSION``."""
+    if not paragraph.heading:
+        return sentence.text
+    return f"{paragraph.heading.rsplit(SECTION_SEPARATOR, 1)[-1]}: {sentence.text}"
 
 
 def _save_sidecar(
@@ -331,7 +351,9 @@ def _self_test(
         )
     if not documents:
         return
-    probe = documents[0].paragraphs[0].sentences[0]
-    hits = store.query(version, "sentences", embedder.encode([probe.text]), k=5)[0]
+    paragraph = documents[0].paragraphs[0]
+    probe = paragraph.sentences[0]
+    vector = embedder.encode([embedding_text(paragraph, probe)])
+    hits = store.query(version, "sentences", vector, k=5)[0]
     if probe.sentence_id not in {hit.record_id for hit in hits}:
         raise StoreCorrupt(f"index v{version} failed its self-test: a stored sentence is not found")

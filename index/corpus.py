@@ -39,8 +39,9 @@ from index.sentences import split_sentences
 log = logging.getLogger(__name__)
 
 # Part of every content hash: bump it when paragraph, sentence or speaker parsing changes, so
-# the next `readout index` reprocesses documents instead of keeping stale metadata.
-PARSER_VERSION = 4
+# the next `readout index` reprocesses documents instead of keeping stale metadata (or vectors:
+# 5 embeds each sentence after its section heading, see ``index.build.embedding_text``).
+PARSER_VERSION = 5
 MARKDOWN_SUFFIXES = (".md", ".markdown")
 HTML_SUFFIXES = (".html", ".htm")
 PDF_SUFFIXES = (".pdf",)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import time
 from collections.abc import Iterator, Sequence
@@ -31,6 +32,7 @@ from index.chroma_http import (
     is_not_found,
 )
 from index.corpus import Document, Paragraph, Sentence
+from index.exact import EXACT_MAX_RECORDS, ExactVectors
 from index.markers import ChromaMarkers
 from index.records import (
     DocumentRecord,
@@ -55,6 +57,10 @@ POINTER_ID = "current"
 # chroma caps how many records one call may carry; stay well under it.
 WRITE_BATCH = 2000
 READ_BATCH = 5000
+# The embedded chromadb's database file, and how old its last write must be before an unchanged
+# stat of it is trusted to mean an unchanged pointer (see ChromaStore.pointer).
+_DATABASE_FILE = "chroma.sqlite3"
+_STAT_SETTLED_NS = 200_000_000
 
 
 class ChromaStore:
@@ -68,8 +74,9 @@ class ChromaStore:
         self.markers = ChromaMarkers(connection, namespace)
         self.sidecars = SidecarFiles(connection, namespace)
         # Handles of published collections, looked up once per client (generation).
-        self._query_handles: dict[tuple[int, str], tuple[Any, int]] = {}
+        self._query_handles: dict[tuple[int, str], tuple[Any, int, ExactVectors | None]] = {}
         self._pointer_handle: tuple[int, Any] | None = None
+        self._pointer_cache: tuple[tuple[int, int, int], IndexPointer | None] | None = None
 
     @classmethod
     def open_local(cls, path: Path, *, namespace: str = DEFAULT_NAMESPACE) -> ChromaStore:
@@ -99,9 +106,37 @@ class ChromaStore:
 
     # -- reading ---------------------------------------------------------------------------
 
-    @guarded
     def pointer(self) -> IndexPointer | None:
-        """The live version, or None when nothing has been published yet."""
+        """The live version, or None when nothing has been published yet.
+
+        Read before every question. An embedded store answers from the last read while its
+        database file is untouched since then: every chromadb write changes the file's
+        modification time or size, so an unchanged stat means an unchanged pointer. The stat is
+        trusted only once the file is older than ``_STAT_SETTLED_NS``, because file times tick
+        coarsely (a few ms) and a write in the same tick as the last one would not show.
+        """
+        fingerprint = self._database_stat()
+        cached = self._pointer_cache
+        if fingerprint is not None and cached is not None and cached[0] == fingerprint:
+            return cached[1]
+        pointer = self._read_pointer()
+        if fingerprint is not None and time.time_ns() - fingerprint[0] > _STAT_SETTLED_NS:
+            self._pointer_cache = (fingerprint, pointer)
+        else:
+            self._pointer_cache = None
+        return pointer
+
+    def _database_stat(self) -> tuple[int, int, int] | None:
+        if self.is_remote:
+            return None
+        try:
+            stat = os.stat(Path(self.location) / _DATABASE_FILE)
+        except OSError:
+            return None
+        return (stat.st_mtime_ns, stat.st_size, stat.st_ino)
+
+    @guarded
+    def _read_pointer(self) -> IndexPointer | None:
         self.connection.client  # noqa: B018 - connect first: the generation is the new client's
         generation = self.connection.generation
         # The pointer is read before every question; its collection handle is looked up once
@@ -119,7 +154,7 @@ class ChromaStore:
             self._pointer_handle = None
             if cached is None or not is_not_found(exc):
                 raise
-            return self.pointer()  # the cached handle was stale: look the collection up again
+            return self._read_pointer()  # the cached handle was stale: look the collection up again
         if not got["ids"]:
             return None
         meta = got["metadatas"][0]
@@ -188,9 +223,11 @@ class ChromaStore:
     @guarded
     def query(self, version: int, kind: str, vectors: Any, k: int) -> list[list[VectorHit]]:
         """Nearest ``kind`` ("sentences" or "paragraphs") records for each query vector."""
-        collection, count = self._query_handle(version, kind)
+        collection, count, exact = self._query_handle(version, kind)
         if count == 0:
             return [[] for _ in range(len(vectors))]
+        if exact is not None:
+            return exact.query(vectors, k)
         try:
             result = collection.query(
                 query_embeddings=vectors, n_results=min(k, count), include=["distances"]
@@ -205,9 +242,10 @@ class ChromaStore:
             for ids, dists in zip(result["ids"], distances, strict=True)
         ]
 
-    def _query_handle(self, version: int, kind: str) -> tuple[Any, int]:
+    def _query_handle(self, version: int, kind: str) -> tuple[Any, int, ExactVectors | None]:
         # A published version never changes, so its collection handle and size are looked up
-        # once per client instead of on every question (two round-trips saved per query).
+        # once per client instead of on every question (two round-trips saved per query), and
+        # a small collection's vectors are copied once for exact search (``index.exact``).
         client = self.connection.client
         key = (self.connection.generation, self._name(version, kind))
         handle = self._query_handles.get(key)
@@ -215,9 +253,28 @@ class ChromaStore:
             if any(cached != key[0] for cached, _ in self._query_handles):
                 self._query_handles.clear()  # handles of a client that is gone
             collection = client.get_collection(key[1])
-            handle = (collection, int(collection.count()))
+            count = int(collection.count())
+            exact = self._exact_copy(collection, count) if count <= EXACT_MAX_RECORDS else None
+            handle = (collection, count, exact)
+            # Only the two newest versions queried stay cached: a re-index in progress may
+            # still be answering from the old one, never from older.
+            newest = sorted({_version_of(name) for _, name in self._query_handles} | {version})
+            for cached in [k for k in self._query_handles if _version_of(k[1]) < newest[-2:][0]]:
+                del self._query_handles[cached]
             self._query_handles[key] = handle
         return handle
+
+    @staticmethod
+    def _exact_copy(collection: Any, count: int) -> ExactVectors | None:
+        if count == 0:
+            return None
+        ids: list[str] = []
+        vectors: list[Any] = []
+        for offset in range(0, count, READ_BATCH):
+            got = collection.get(limit=READ_BATCH, offset=offset, include=["embeddings"])
+            ids.extend(got["ids"])
+            vectors.extend(got["embeddings"])
+        return ExactVectors.of(ids, vectors)
 
     # -- writing ---------------------------------------------------------------------------
 
@@ -442,3 +499,9 @@ class ChromaStore:
             embeddings=[[0.0]],
             metadatas=[document_metadata(record)],
         )
+
+
+def _version_of(name: str) -> int:
+    """The version number in a collection name (``<ns>-v<N>-<kind>``)."""
+    match = re.search(r"-v(\d+)-[a-z]+$", name)
+    return int(match.group(1)) if match else -1

@@ -92,6 +92,9 @@ class Snapshot:
     doc_of_paragraph: tuple[str, ...]
     title_stems: dict[str, frozenset[str]]
     acronyms: dict[str, str | None] = field(default_factory=dict)  # filled by the engine
+    # Section paths' stems, analysed when first needed (most paragraphs are never candidates;
+    # a section's paragraphs share one path).
+    _heading_stems: dict[str, frozenset[str]] = field(default_factory=dict)
 
     @classmethod
     def load(cls, store: Store, pointer: IndexPointer) -> Snapshot:
@@ -145,6 +148,29 @@ class Snapshot:
         """(doc id, paragraph number) of paragraph row ``row``."""
         paragraph = self.paragraphs[row]
         return paragraph.doc_id, paragraph.number
+
+    def heading_stems(self, paragraph_row: int) -> frozenset[str]:
+        """The stems of paragraph ``paragraph_row``'s section path."""
+        heading = self.paragraphs[paragraph_row].heading
+        found = self._heading_stems.get(heading)
+        if found is None:
+            found = frozenset(self.sentence_lexical.analyze(heading).stems if heading else ())
+            self._heading_stems[heading] = found
+        return found
+
+    def previous_sentence(self, row: int) -> int | None:
+        """The sentence row before ``row`` in the same paragraph or, in a document with
+        sections, the same section (a "Default: 8000." paragraph follows its option's
+        description), if any."""
+        if row == 0:
+            return None
+        here, before = self.paragraph_row_of[row], self.paragraph_row_of[row - 1]
+        if here == before:
+            return row - 1
+        this, that = self.paragraphs[here], self.paragraphs[before]
+        if this.heading and this.doc_id == that.doc_id and this.heading == that.heading:
+            return row - 1
+        return None
 
     def paragraph_of(self, row: int) -> Paragraph:
         return self.paragraphs[self.paragraph_row_of[row]]
@@ -630,6 +656,8 @@ def _corpus_view(snapshot: Snapshot, terms: QueryTerms) -> CorpusView:
         sentence_tokens=snapshot.sentence_lexical.tokens,
         paragraph_tokens=snapshot.paragraph_lexical.tokens,
         title_stems=snapshot.title_stems,
+        heading_stems=snapshot.heading_stems,
+        previous_sentence=snapshot.previous_sentence,
         has_answer_type=lambda row: (
             bool(answer_type) and has_answer_type(answer_type or "", texts[row])
         ),

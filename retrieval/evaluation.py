@@ -113,6 +113,27 @@ class EvalReport:
         }
 
 
+# A quote shorter than this ("Example:") is not taken as a sentence of a longer answer.
+_MIN_ANSWER_SENTENCE = 15
+
+
+def _loose(text: str) -> str:
+    """Text as readout quotes it, loosely: no link targets, emphasis, code ticks or tags (the
+    Markdown an answer copied from the source still carries)."""
+    text = re.sub(r"!?\[([^\]]*)\]\([^)]*\)", r"\1", text)  # [text](url)
+    text = re.sub(r"\[([^\]]*)\](\[[^\]]*\])?", r"\1", text)  # [text][ref], [text]
+    text = re.sub(r"<[^>]+>", "", text)
+    text = re.sub(r"[*_`]", "", text)
+    return " ".join(text.lower().split())
+
+
+def holds_answer(quote: str, answer: str) -> bool:
+    """Whether ``quote`` holds a verbatim ``answer`` copied from the source, or is one of its
+    sentences (an answer may span two): how answer-labelled sets (``data/docs``) are scored."""
+    q, a = _loose(quote), _loose(answer)
+    return a in q or (len(q) >= _MIN_ANSWER_SENTENCE and q in a)
+
+
 def parse_cases(lines: Iterable[str]) -> list[EvalCase]:
     """Eval cases from JSON lines; a malformed line is a :class:`CorpusError` naming it."""
     cases = []

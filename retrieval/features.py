@@ -50,6 +50,10 @@ FEATURES: tuple[str, ...] = (
     "coverage_sentence",
     "coverage_paragraph",
     "coverage_title",
+    # the section a sentence sits in, and the sentence read with its heading and the sentence
+    # before it: in docs "Default: `false`." answers only under its option's heading
+    "coverage_heading",
+    "coverage_context",
     "bigrams_sentence",
     "bigrams_paragraph",
     "proximity_sentence",
@@ -130,6 +134,8 @@ class CorpusView:
     sentence_tokens: Callable[[int], npt.NDArray[np.int32]]
     paragraph_tokens: Callable[[int], npt.NDArray[np.int32]]
     title_stems: Mapping[str, frozenset[str]]
+    heading_stems: Callable[[int], frozenset[str]]  # of a paragraph row's section path
+    previous_sentence: Callable[[int], int | None]  # the row before, in the same paragraph
     has_answer_type: Callable[[int], bool]
     credits_speaker: Callable[[int], bool]
 
@@ -213,6 +219,21 @@ def measure(rows: Sequence[int], searches: Searches, corpus: CorpusView) -> npt.
     columns["coverage_title"] = np.array(
         [title_cover[corpus.doc_of_paragraph[p]] for p in paragraphs]
     )
+
+    headings = {p: corpus.heading_stems(p) for p in set(paragraphs)}
+    columns["coverage_heading"] = np.array(
+        [sum(w for s, w in stem_weights.items() if s in headings[p]) / total for p in paragraphs]
+    )
+    stem_of = {i: s for s, i in zip(searches.query.stems, searches.query.ids, strict=True)}
+    context = []
+    for row, paragraph in zip(rows, paragraphs, strict=True):
+        found: set[str] = set(headings[paragraph] & stem_weights.keys())
+        before = corpus.previous_sentence(row)
+        for source in (row,) if before is None else (row, before):
+            tokens = corpus.sentence_tokens(source).tolist()
+            found.update(stem_of[t] for t in tokens if t in weights)
+        context.append(sum(stem_weights[s] for s in found) / total)
+    columns["coverage_context"] = np.array(context)
 
     typed = np.array([corpus.has_answer_type(r) for r in rows], dtype=np.float64)
     credited = np.array([corpus.credits_speaker(r) for r in rows], dtype=np.float64)

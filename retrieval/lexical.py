@@ -106,6 +106,10 @@ def stem(word: str) -> str:
     return str(_stemmer().stemWord(word.lower()))
 
 
+# Lexical indexes of more texts than this are memory-mapped when loaded (see LexicalIndex.load).
+MMAP_FROM_TEXTS = 20_000
+
+
 class LexicalIndex:
     """BM25 over a fixed list of texts, plus the set of stems those texts contain."""
 
@@ -183,13 +187,20 @@ class LexicalIndex:
         """
         saved = json.loads((directory / _VOCABULARY).read_text(encoding="utf-8"))
         frequencies = np.load(directory / _FREQUENCIES, allow_pickle=False)
+        # Memory-mapped when large (a bot on 100k paragraphs starts without reading it all);
+        # a small index is read into memory, where bm25s's scoring slices it faster.
         retriever = bm25s.BM25.load(
-            str(directory), mmap=True, load_vocab=False, show_progress=False
+            str(directory),
+            mmap=int(saved["size"]) > MMAP_FROM_TEXTS,
+            load_vocab=False,
+            show_progress=False,
         )
         token_ids = saved["token_ids"]
         if not isinstance(token_ids, dict) or len(frequencies) < len(token_ids):
             raise ValueError(f"{directory} holds an inconsistent lexical index")
-        flat = np.load(directory / _TOKENS, mmap_mode="r", allow_pickle=False)
+        # Still memory-mapped, but as a plain ndarray: slicing a np.memmap builds a memmap
+        # object per slice, which made token lookups a tenth of a warm answer.
+        flat = np.load(directory / _TOKENS, mmap_mode="r", allow_pickle=False).view(np.ndarray)
         offsets = np.load(directory / _OFFSETS, allow_pickle=False)
         if len(offsets) != int(saved["size"]) + 1 or int(offsets[-1]) != len(flat):
             raise ValueError(f"{directory} holds token ids that do not match its texts")

@@ -59,7 +59,7 @@ def rank(
         Ranked(
             row,
             float(preferences[i]),
-            tuple(float(v) for v in matrix[i]) if matrix is not None else (),
+            tuple(matrix[i].tolist()) if matrix is not None else (),
             float(answers[i]) if answers is not None else float(preferences[i]),
         )
         for i, row in enumerate(rows)

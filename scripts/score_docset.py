@@ -6,10 +6,10 @@ batch. Per project it prints: answerable questions whose first citation holds th
 (``[1] hit``), whose any citation does (``any hit``), answerable ones abstained on, and
 unanswerable ones abstained on (the right call).
 
-"Holds the answer" compares text after undoing the Markdown readout undoes (links and
-emphasis become their text, HTML tags go): the quote contains the answer, or the quote is a
-sentence of the answer (an answer may span two sentences). The citation must be from the
-question's document, or from a page listed in its ``also`` with that page's answer.
+"Holds the answer" is ``retrieval.evaluation.holds_answer``: after undoing the Markdown
+readout undoes (links and emphasis become their text, HTML tags go), the quote contains the
+answer, or is a sentence of it (an answer may span two sentences). The citation must be from
+the question's document, or from a page listed in its ``also`` with that page's answer.
 
 Usage: ``python scripts/score_docset.py [--store-dir DIR] [--project NAME] [--json]``.
 """
@@ -18,31 +18,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
+
+from retrieval.evaluation import holds_answer
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "data" / "docs"
 READOUT = Path(sys.executable).with_name("readout")
-# A quote shorter than this ("Example:") is not taken as a sentence of a longer answer.
-MIN_SENTENCE = 15
-
-
-def norm(text: str) -> str:
-    """Text as readout quotes it, loosely: no link targets, emphasis, code ticks or tags."""
-    text = re.sub(r"!?\[([^\]]*)\]\([^)]*\)", r"\1", text)  # [text](url)
-    text = re.sub(r"\[([^\]]*)\](\[[^\]]*\])?", r"\1", text)  # [text][ref], [text]
-    text = re.sub(r"<[^>]+>", "", text)
-    text = re.sub(r"[*_`]", "", text)
-    return " ".join(text.lower().split())
-
-
-def holds(quote: str, answer: str) -> bool:
-    q, a = norm(quote), norm(answer)
-    return a in q or (len(q) >= MIN_SENTENCE and q in a)
 
 
 def score(project: str, cases: list[dict[str, object]], store: Path) -> dict[str, object]:
@@ -62,8 +48,8 @@ def score(project: str, cases: list[dict[str, object]], store: Path) -> dict[str
     )
     results = [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
     assert len(results) == len(cases), (len(results), len(cases))
-    row = {"answerable": 0, "first_hit": 0, "any_hit": 0, "answerable_abstained": 0}
-    row |= {"unanswerable": 0, "unanswerable_abstained": 0}
+    row: dict[str, Any] = {"answerable": 0, "first_hit": 0, "any_hit": 0}
+    row |= {"answerable_abstained": 0, "unanswerable": 0, "unanswerable_abstained": 0}
     misses: list[str] = []
     for case, result in zip(cases, results, strict=True):
         abstained = bool(result.get("abstained")) or "error" in result
@@ -73,10 +59,12 @@ def score(project: str, cases: list[dict[str, object]], store: Path) -> dict[str
             continue
         row["answerable"] += 1
         row["answerable_abstained"] += abstained
-        places = [(case["doc"], str(case["answer"]))]
-        places += [(a["doc"], str(a["answer"])) for a in case.get("also", [])]
+        also = case.get("also") or []
+        assert isinstance(also, list)
+        places = [(str(case["doc"]), str(case["answer"]))]
+        places += [(str(a["doc"]), str(a["answer"])) for a in also]
         found = [
-            any(c["doc"] == doc and holds(c["quote"], answer) for doc, answer in places)
+            any(c["doc"] == doc and holds_answer(c["quote"], answer) for doc, answer in places)
             for c in result.get("citations", [])
         ]
         row["first_hit"] += bool(found and found[0])

@@ -4,26 +4,35 @@ Writes ``retrieval/ranker.json``: two logistic regressions over ``retrieval.feat
 (a rank head that orders candidate sentences, an answer head giving the probability that the
 chosen one answers) and one abstention threshold, for the configured embedding model.
 
-Data (all in the repo, see ``data/README.md``): the SQuAD 2.0 subset in ``data/squad`` (16
-indexed Wikipedia articles, 600 questions on them, 150 on three articles that are not indexed)
-and the article's question set ``data/dev.jsonl``. Each corpus is indexed with the real model
-into a temporary store; every question's candidates are measured by the engine itself
-(``Engine.score_many``), so training sees exactly the features answering will.
+Data (all in the repo, see ``data/README.md``):
 
-* A candidate sentence is positive when it lies in the question's labelled paragraph (matched
-  by text, so the labels do not depend on how the parser numbers paragraphs). The answer head
-  learns from all of them; the rank head only from the labelled paragraph's likeliest answer
+* the SQuAD 2.0 subset in ``data/squad``: 16 indexed Wikipedia articles, 600 questions on them
+  labelled with a paragraph, 150 on three articles that are not indexed;
+* the article's question set ``data/dev.jsonl``, asked of the article alone, beside the
+  Wikipedia articles, and beside the docs below;
+* ``data/docs``: four projects' Markdown docs, 192 chat-style questions labelled with a verbatim
+  answer, 48 the docs do not cover.
+
+Each corpus is indexed with the real model into a temporary store; every question's candidates
+are measured by the engine itself (``Engine.score_many``), so training sees exactly the features
+answering will.
+
+* Truth: a paragraph-labelled question is answered by the sentences of its paragraph (matched
+  by text, so labels do not depend on how the parser numbers paragraphs); an answer-labelled
+  one by the sentences holding the answer (``evaluation.holds_answer``), and its paragraph.
+  The answer head learns from all of those; the rank head only from the likeliest answer
   sentence (see ``_answer_sentence_only``).
-* Each question weighs the same, however many candidates it has.
+* The answer head does not see the features that compare a candidate with the others
+  (``RELATIVE``: ranks, gaps, shares of the best): whether the documents hold an answer should
+  not change because unrelated documents were added beside them. The rank head uses them all.
+* Each question weighs the same, however many candidates it has, and each set its
+  ``SET_SHARE``.
 * Validation leaves whole documents out (``GroupKFold`` over documents; the off-corpus
-  questions, which name no document, are grouped into their three articles by clustering their
-  vectors), never single questions. The threshold is chosen on those held-out predictions: the
-  lowest-risk point that keeps in-corpus abstentions under ``MAX_FALSE_ABSTENTION``.
-* The shipped model is then fitted on everything. The fitting is deterministic, but the
-  measured features are not quite: two runs over the same indexes differ in the fifth decimal
-  of the feature means (float noise in the threaded encoder or chromadb's approximate search,
-  not yet pinned down), which moves some weights in the second decimal and the threshold by
-  about 0.01 (0.288, 0.291, 0.299 in three runs).
+  questions, which name no document, are grouped into their articles by clustering their
+  vectors, or by project), never single questions. The threshold is chosen on those held-out
+  predictions (``_threshold``).
+* The shipped model is then fitted on everything. Small indexes are searched exactly
+  (``index.exact``) and the fitting is deterministic, so a run on the same machine repeats.
 
 Usage: ``python scripts/train_ranker.py [--out retrieval/ranker.json] [--work DIR]``.
 """
@@ -38,7 +47,9 @@ import re
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -50,35 +61,96 @@ from bot import runtime
 from bot.settings import Settings
 from retrieval import policy
 from retrieval.engine import Engine, Scored
+from retrieval.evaluation import holds_answer
 from retrieval.features import FEATURES
 from retrieval.policy import Calibration
 
 ROOT = Path(__file__).resolve().parent.parent
-# The sets trained on: (name, corpus paths, questions, document for questions that name none).
+
+
+DOCS = ROOT / "data/docs"
+DOCS_PROJECTS = ("attrs", "mkdocs", "starlette", "typer")
+
+
+@dataclass(frozen=True)
+class TrainingSet:
+    """One corpus, indexed on its own, and the questions asked of it.
+
+    Questions label either a paragraph (``paragraphs``: the SQuAD and article sets) or, with a
+    ``project``, a verbatim ``answer`` in a document (``data/docs``, see its README)."""
+
+    name: str
+    paths: tuple[Path, ...]
+    questions: Path
+    default_doc: str = ""  # the document of questions that name none
+    project: str = ""  # only this project's questions (data/docs)
+
+
 SETS = (
-    ("squad", (ROOT / "data/squad/corpus",), ROOT / "data/squad/questions.jsonl", ""),
-    ("article", (ROOT / "index/data/xi-biden-call.txt",), ROOT / "data/dev.jsonl", "xi-biden-call"),
+    TrainingSet("squad", (ROOT / "data/squad/corpus",), ROOT / "data/squad/questions.jsonl"),
+    TrainingSet(
+        "article",
+        (ROOT / "index/data/xi-biden-call.txt",),
+        ROOT / "data/dev.jsonl",
+        "xi-biden-call",
+    ),
     # The same questions with the Wikipedia articles indexed beside the article: teams index
     # many documents, and evidence such as ranks and BM25 shares shifts with what else is
     # there. A model that only saw a 14-paragraph corpus abstained on a third of the article's
     # questions once 10,000 unrelated paragraphs were added.
-    (
+    TrainingSet(
         "article-among-others",
         (ROOT / "index/data/xi-biden-call.txt", ROOT / "data/squad/corpus"),
         ROOT / "data/dev.jsonl",
         "xi-biden-call",
     ),
+    # And beside the four projects' docs: technical text full of the article's words ("call",
+    # "request", "said") in other senses, as in a team's mixed index.
+    TrainingSet(
+        "article-among-docs",
+        (ROOT / "index/data/xi-biden-call.txt", *(DOCS / p / "corpus" for p in DOCS_PROJECTS)),
+        ROOT / "data/dev.jsonl",
+        "xi-biden-call",
+    ),
+    # Projects' Markdown docs: option lists, defaults, tutorials; what teams actually index.
+    *(
+        TrainingSet(f"docs-{p}", (DOCS / p / "corpus",), DOCS / "questions.jsonl", project=p)
+        for p in DOCS_PROJECTS
+    ),
 )
 FOLDS = 5
 REGULARISATION = 1.0  # sklearn's C; the cross-validated top-1 is flat from 0.1 to 10
-# In-corpus questions the threshold may turn away, as a share: a refusal of an answerable
-# question costs the user more than a quote they can check.
-MAX_FALSE_ABSTENTION = 0.05
+# How much more a refusal of an answerable question costs than an answer to one the documents do
+# not cover: the user can check a quote, but cannot get an answer readout withheld.
+REFUSAL_COST = 2.0
+# Features that compare a candidate with the other candidates of its question, not with the
+# question: the answer head leaves them out (see the module docstring).
+RELATIVE = frozenset(
+    {
+        "dense_sentence_gap",
+        "dense_paragraph_gap",
+        "lexical_sentence_relative",
+        "lexical_paragraph_relative",
+        "words_sentence_relative",
+        "words_paragraph_relative",
+        "rank_words_paragraph",
+        "rank_dense_sentence",
+        "rank_dense_paragraph",
+        "rank_lexical_sentence",
+        "rank_lexical_paragraph",
+    }
+)
 OFF_CORPUS_ARTICLES = 3
 # Each set's share of the training weight. Questions on the article are few, but they are the
 # product's other style (paraphrase, chat wording, statements by speakers), and a set of 33
 # would otherwise count for 4% of the fit.
-SET_SHARE = {"squad": 0.5, "article": 0.25, "article-among-others": 0.25}
+SET_SHARE = {
+    "squad": 0.4,
+    "article": 0.1,
+    "article-among-others": 0.05,
+    "article-among-docs": 0.05,
+    **{f"docs-{p}": 0.4 / len(DOCS_PROJECTS) for p in DOCS_PROJECTS},
+}
 
 
 @dataclass
@@ -88,7 +160,8 @@ class Question:
     group: str
     scored: Scored
     features: np.ndarray
-    labels: np.ndarray
+    labels: np.ndarray  # per candidate: in the passage that answers (the answer head's truth)
+    answers: np.ndarray  # per candidate: a right first citation (what top-1 counts)
 
 
 def main() -> None:
@@ -108,87 +181,125 @@ def main() -> None:
 def measure_all(work: Path) -> tuple[list[Question], str]:
     questions: list[Question] = []
     model_id = ""
-    for name, paths, question_file, default_doc in SETS:
-        store = work / name
+    for training in SETS:
+        store = work / training.name
         if not store.exists():
             subprocess.run(
-                [sys.executable, "-m", "bot", "index", "--store", str(store), *map(str, paths)],
+                [sys.executable, "-m", "bot", "index", "--store", str(store)]
+                + [str(p) for p in training.paths],
                 check=True,
             )
         settings = Settings.from_env({**os.environ, "READOUT_STORE": str(store)})
         engine = runtime.open_engine(settings, preload_model=True)
         model_id = engine.embedder.model_id
-        cases = [json.loads(line) for line in question_file.read_text().splitlines() if line]
+        lines = training.questions.read_text(encoding="utf-8").splitlines()
+        cases = [json.loads(line) for line in lines if line.strip()]
+        if training.project:
+            cases = [c for c in cases if c.get("project") == training.project]
         scored = engine.score_many(
             [str(c["question"]) for c in cases], policy.Calibration.unfitted(model_id)
         )
-        gold = _gold_texts(paths, cases, default_doc)
-        groups = _groups(engine, cases, default_doc)
+        positive = _answer_labels(cases) if training.project else _paragraph_labels(training, cases)
+        groups = _groups(engine, training, cases)
         snapshot = engine.snapshot()
-        for case, result, texts, group in zip(cases, scored, gold, groups, strict=True):
+        for case, result, is_answer, group in zip(cases, scored, positive, groups, strict=True):
             assert isinstance(result, Scored), f"question refused: {case['question']!r}"
             rows = [r.row for r in result.ranked]
-            labels = np.array(
-                [
-                    snapshot.sentences[row].doc_id == texts[0]
-                    and any(_norm(snapshot.sentence_texts[row]) in text for text in texts[1:])
-                    for row in rows
-                ]
-                if texts
-                else [False] * len(rows),
+            answers = np.array(
+                [is_answer(snapshot.sentences[r].doc_id, snapshot.sentence_texts[r]) for r in rows],
                 dtype=bool,
             )
+            labels = answers
+            if training.project:
+                # An answer-labelled set names the sentence; the answer head learns passages,
+                # as it does from the paragraph-labelled sets: the answer's whole paragraph.
+                held = {
+                    snapshot.paragraph_row_of[r] for r, a in zip(rows, answers, strict=True) if a
+                }
+                labels = np.array([snapshot.paragraph_row_of[r] in held for r in rows], bool)
             matrix = np.array([r.features for r in result.ranked]).reshape(-1, len(FEATURES))
-            questions.append(Question(name, case, group, result, matrix, labels))
+            questions.append(Question(training.name, case, group, result, matrix, labels, answers))
     return questions, model_id
+
+
+Label = Callable[[str, str], bool]  # (doc id, sentence text) -> does it answer
 
 
 def _norm(text: str) -> str:
     return " ".join(text.split())
 
 
-def _gold_texts(
-    paths: tuple[Path, ...], cases: list[dict[str, object]], default_doc: str
-) -> list[list[str]]:
-    """Per case: [doc id, text of each labelled paragraph], or [] for an unanswerable one.
-
-    A paragraph is what the set's README says: blank-line separated (one per line in a file
-    without blank lines), front matter dropped, numbered from 1.
-    """
-    files = {p.stem: p for path in paths for p in ([path] if path.is_file() else path.iterdir())}
+def _paragraph_labels(training: TrainingSet, cases: list[dict[str, object]]) -> list[Label]:
+    """A sentence answers when it lies in the question's labelled paragraph, matched by text (so
+    labels do not depend on how the parser numbers paragraphs). A paragraph is what the sets'
+    READMEs say: blank-line separated (one per line in a file without blank lines), front
+    matter dropped, numbered from 1."""
+    files = [p for path in training.paths for p in ([path] if path.is_file() else path.iterdir())]
+    wanted = {str(c.get("doc") or training.default_doc) for c in cases}
+    files = [f for f in files if f.is_file() and f.stem in wanted]
     paragraphs: dict[str, list[str]] = {}
-    for doc, file in files.items():
+    for file in files:
         text = file.read_text(encoding="utf-8")
         if text.startswith("---"):
             text = text.split("---", 2)[2]
         blocks = re.split(r"\n\s*\n", text.strip())
         if len(blocks) == 1:
             blocks = text.strip().splitlines()
-        paragraphs[doc] = [_norm(b) for b in blocks if b.strip()]
-    gold: list[list[str]] = []
+        paragraphs[file.stem] = [_norm(b) for b in blocks if b.strip()]
+    labels: list[Label] = []
     for case in cases:
         if not case["answerable"]:
-            gold.append([])
+            labels.append(partial(_in_paragraphs, "", ()))
             continue
-        doc = str(case.get("doc") or default_doc)
+        doc = str(case.get("doc") or training.default_doc)
         numbers = case["paragraphs"]
         assert isinstance(numbers, list)
-        gold.append([doc, *(paragraphs[doc][int(n) - 1] for n in numbers)])
-    return gold
+        texts = [paragraphs[doc][int(n) - 1] for n in numbers]
+        labels.append(partial(_in_paragraphs, doc, tuple(texts)))
+    return labels
 
 
-def _groups(engine: Engine, cases: list[dict[str, object]], default_doc: str) -> list[str]:
-    """The document each question is about; off-corpus questions by the article they were
-    written on, recovered by clustering their vectors (the set does not name it)."""
-    groups = [str(c.get("doc") or default_doc) if c["answerable"] else "" for c in cases]
+def _in_paragraphs(doc: str, texts: tuple[str, ...], sentence_doc: str, sentence: str) -> bool:
+    return sentence_doc == doc and any(_norm(sentence) in text for text in texts)
+
+
+def _answer_labels(cases: list[dict[str, object]]) -> list[Label]:
+    """A sentence answers when it is in the question's document (or a page its ``also`` lists)
+    and holds the verbatim answer, or is a sentence of it (``evaluation.holds_answer``)."""
+    labels: list[Label] = []
+    for case in cases:
+        places: list[tuple[str, str]] = []
+        if case["answerable"]:
+            places.append((str(case["doc"]), str(case["answer"])))
+            also = case.get("also") or []
+            assert isinstance(also, list)
+            places += [(str(a["doc"]), str(a["answer"])) for a in also]
+        labels.append(partial(_holds, tuple(places)))
+    return labels
+
+
+def _holds(places: tuple[tuple[str, str], ...], sentence_doc: str, sentence: str) -> bool:
+    return any(sentence_doc == doc and holds_answer(sentence, answer) for doc, answer in places)
+
+
+def _groups(engine: Engine, training: TrainingSet, cases: list[dict[str, object]]) -> list[str]:
+    """The document each question is about: what validation holds out together.
+
+    Off-corpus SQuAD questions by the article they were written on, recovered by clustering
+    their vectors (the set does not name it); a docs project's unanswerable questions by
+    project."""
+    default = training.default_doc
+    groups = [
+        f"{training.project}/{c.get('doc') or default}" if c["answerable"] else "" for c in cases
+    ]
     off = [i for i, c in enumerate(cases) if not c["answerable"]]
-    if off and not default_doc:
+    if off and not default and not training.project:
         vectors = engine.embedder.encode([str(cases[i]["question"]) for i in off])
         clusters = KMeans(OFF_CORPUS_ARTICLES, n_init=10, random_state=0).fit_predict(vectors)
         for i, cluster in zip(off, clusters, strict=True):
             groups[i] = f"off-corpus-{cluster}"
     for i in off:
-        groups[i] = groups[i] or default_doc
+        groups[i] = groups[i] or (f"{training.project}/off-corpus" if training.project else default)
     return groups
 
 
@@ -213,7 +324,10 @@ def fit(questions: list[Question], indices: range | np.ndarray, model_id: str) -
     )
     sentence_weight = np.concatenate([_answer_sentence_only(q) for q in chosen])
     rank_coef, rank_intercept = _head(standard, labels, question_weight * sentence_weight)
-    coef, intercept = _head(standard, labels, question_weight)
+    absolute = np.array([name not in RELATIVE for name in FEATURES])
+    answer_coef, intercept = _head(standard[:, absolute], labels, question_weight)
+    coef = np.zeros(len(FEATURES))
+    coef[absolute] = answer_coef
     return Calibration(
         model_id, FEATURES, mean, scale, rank_coef, rank_intercept, coef, intercept, threshold=0.5
     )
@@ -233,19 +347,20 @@ DENSE = FEATURES.index("dense_sentence")
 
 
 def _answer_sentence_only(q: Question) -> np.ndarray:
-    """Weights for the rank head: of the labelled paragraph's sentences, only the one most
-    likely to hold the answer counts (the one sharing most of the question's IDF weight, then
-    the closest in meaning); the others are left out, neither right nor wrong.
+    """Weights for the rank head: of the answering passage's sentences, only the one most
+    likely to hold the answer counts (of those holding it, where the set names the answer; the
+    one sharing most of the question's IDF weight, then the closest in meaning); the others are
+    left out, neither right nor wrong.
 
-    The sets label paragraphs, but an answer quotes sentences: without this the rank head
-    learns which paragraph, and is indifferent to which of its sentences comes first. Crowd
-    questions are written from one sentence, and share its words.
+    SQuAD labels paragraphs, but an answer quotes sentences: without this the rank head learns
+    which paragraph, and is indifferent to which of its sentences comes first. Crowd questions
+    are written from one sentence, and share its words.
     """
     weights = np.ones(len(q.labels))
-    if q.labels.sum() > 1:
+    weights[q.labels] = 0.0
+    if q.answers.any():
         closeness = q.features[:, COVERAGE] + 0.01 * q.features[:, DENSE]
-        best = np.flatnonzero(q.labels)[np.argmax(closeness[q.labels])]
-        weights[q.labels] = 0.0
+        best = np.flatnonzero(q.answers)[np.argmax(closeness[q.answers])]
         weights[best] = 1.0
     return weights
 
@@ -264,13 +379,14 @@ def cross_validate(questions: list[Question], model_id: str) -> tuple[dict[str, 
                 continue
             order = np.argsort(-model.preference(q.features), kind="stable")
             best[i] = float(model.probability(q.features).max())
-            correct[i] = q.labels[order[0]]
-            hits = np.flatnonzero(q.labels[order])
+            correct[i] = q.answers[order[0]]
+            hits = np.flatnonzero(q.answers[order])
             ranks[i] = hits[0] + 1 if len(hits) else np.inf
     answerable = np.array([bool(q.case["answerable"]) for q in questions])
-    threshold = _threshold(best[answerable], best[~answerable])
+    names = np.array([q.set_name for q in questions])
+    threshold = _threshold(best, answerable, names)
     report: dict[str, object] = {"threshold": round(threshold, 4)}
-    for name, *_ in SETS:
+    for name in [t.name for t in SETS]:
         mine = np.array([q.set_name == name for q in questions])
         yes, no = mine & answerable, mine & ~answerable
         report[name] = {
@@ -285,12 +401,24 @@ def cross_validate(questions: list[Question], model_id: str) -> tuple[dict[str, 
     return report, threshold
 
 
-def _threshold(answerable: np.ndarray, unanswerable: np.ndarray) -> float:
-    """The threshold that abstains on the most unanswerable questions while turning away at
-    most MAX_FALSE_ABSTENTION of the answerable ones (held-out predictions)."""
-    allowed = int(MAX_FALSE_ABSTENTION * len(answerable))
-    # Abstaining below the (allowed+1)-th lowest answerable probability refuses `allowed`.
-    return float(np.sort(answerable)[allowed]) if len(answerable) > allowed else 0.5
+def _threshold(best: np.ndarray, answerable: np.ndarray, names: np.ndarray) -> float:
+    """The threshold with the lowest expected cost on the held-out predictions ``best``: in each
+    set, the share of answerable questions refused (at ``REFUSAL_COST``) plus the share of the
+    others answered, weighed by ``SET_SHARE``; the lowest such threshold."""
+    candidates = np.unique(np.round(best, 3))
+
+    def cost(threshold: float) -> float:
+        total = 0.0
+        for name, share in SET_SHARE.items():
+            mine = names == name
+            if (mine & answerable).any():
+                total += share * REFUSAL_COST * float((best[mine & answerable] < threshold).mean())
+            if (mine & ~answerable).any():
+                total += share * float((best[mine & ~answerable] >= threshold).mean())
+        return total
+
+    costs = [cost(float(t)) for t in candidates]
+    return float(candidates[int(np.argmin(costs))])
 
 
 def write(
@@ -300,7 +428,7 @@ def write(
     same_format = existing.get("format") == policy.CALIBRATION_FORMAT
     calibrations = existing.get("calibrations", {}) if same_format else {}
     sources = sorted(
-        {p for _, paths, questions, _ in SETS for p in (*_files(paths), questions)},
+        {p for t in SETS for p in (*_files(t.paths), t.questions)},
         key=lambda p: str(p),
     )
     calibrations[model_id] = {
@@ -317,7 +445,10 @@ def write(
         },
         "threshold": round(threshold, 6),
         "learner": f"two sklearn LogisticRegression(C={REGULARISATION}) heads, standardised "
-        "features",
+        "features; the answer head without the relative ones",
+        "threshold_rule": f"lowest held-out cost, a refusal costing {REFUSAL_COST:g}x an answer "
+        "to an uncovered question, sets weighed by their training share",
+        "set_share": SET_SHARE,
         "trained_on": {
             str(p.relative_to(ROOT)): hashlib.sha256(p.read_bytes()).hexdigest()[:16]
             for p in sources
@@ -330,7 +461,12 @@ def write(
 
 
 def _files(paths: tuple[Path, ...]) -> list[Path]:
-    return [p for path in paths for p in ([path] if path.is_file() else sorted(path.iterdir()))]
+    return [
+        p
+        for path in paths
+        for p in ([path] if path.is_file() else sorted(path.rglob("*")))
+        if p.is_file()
+    ]
 
 
 if __name__ == "__main__":

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from index.build import build_index, paragraph_means
+from index.build import build_index, embedding_text, paragraph_means
+from index.corpus import Paragraph, Sentence
 from index.errors import CorpusError
 from index.store import ChromaStore
 from tests.support.fakes import FakeEmbedder
@@ -78,3 +79,11 @@ def test_paragraph_means_are_unit_vectors() -> None:
     vectors = np.array([[1, 0], [0, 1], [1, 0]], dtype=np.float32)
     means = paragraph_means(vectors, [2, 1])
     assert np.allclose(means, np.array([[0.70710677, 0.70710677], [1.0, 0.0]]))
+
+
+def test_a_sentence_is_embedded_after_its_innermost_heading() -> None:
+    sentence = Sentence(doc_id="config", paragraph=3, index=1, text="Default: `false`.")
+    under = Paragraph("config", 3, "Default: `false`.", heading="Options › use_directory_urls")
+    assert embedding_text(under, sentence) == "use_directory_urls: Default: `false`."
+    bare = Paragraph("config", 3, "Default: `false`.")
+    assert embedding_text(bare, sentence) == "Default: `false`."

@@ -6,7 +6,7 @@ import pytest
 
 from index.errors import CorpusError
 from retrieval.answer import Answer, Citation
-from retrieval.evaluation import evaluate, parse_cases
+from retrieval.evaluation import evaluate, holds_answer, parse_cases
 
 CASES = [
     {
@@ -144,3 +144,13 @@ def test_a_conversation_needs_turns() -> None:
         parse_conversations(['{"id": "x", "turns": []}'])
     with pytest.raises(CorpusError, match="line 2"):
         parse_conversations(['{"turns": [{"question": "q?"}]}', '{"turns": [{}]}'])
+
+
+def test_a_quote_holds_an_answer_copied_from_the_markdown_source() -> None:
+    answer = "Session expiry time in seconds. Defaults to [two weeks](#expiry) (`1209600`)."
+    assert holds_answer(
+        "max_age - Session expiry time in seconds. Defaults to two weeks (1209600).", answer
+    )  # link and code markup undone
+    assert holds_answer("Session expiry time in seconds.", answer)  # one sentence of the answer
+    assert not holds_answer("Seconds.", answer)  # too short to count as a sentence of it
+    assert not holds_answer("Sessions expire when the browser closes.", answer)

@@ -44,6 +44,8 @@ VIEW = CorpusView(
     sentence_tokens=lambda row: np.array(TOKENS[row], dtype=np.int32),
     paragraph_tokens=lambda p: np.array([1, 2, 3] if p == 0 else [1, 4], dtype=np.int32),
     title_stems={"a": frozenset({"taiwan"}), "b": frozenset()},
+    heading_stems=lambda p: frozenset({"line"}) if p == 1 else frozenset(),
+    previous_sentence=lambda row: 0 if row == 1 else None,
     has_answer_type=lambda row: row == 2,
     credits_speaker=lambda row: row == 0,
 )
@@ -92,6 +94,10 @@ def test_measure_gives_one_row_per_candidate_with_the_named_features() -> None:
     assert column["coverage_sentence"] == [1.0, 0.0, 0.5]
     assert column["bigrams_sentence"] == [1.0, 0.0, 0.0]
     assert column["coverage_title"] == [0.5, 0.5, 0.0]
+    assert column["coverage_heading"] == [0.0, 0.0, 0.5]
+    # Row 1 holds no query word, but the sentence before it holds both; row 2 holds "taiwan"
+    # and its section heading "line".
+    assert column["coverage_context"] == [1.0, 1.0, 1.0]
     assert column["answer_type_held"] == [0.0, 0.0, 1.0]
     assert column["answer_type_missing"] == [1.0, 1.0, 0.0]
     assert column["speaker_credited"] == [0.0, 0.0, 0.0]  # no speaker was asked about
