@@ -23,6 +23,8 @@ from index.records import VectorHit
 # Above this many records per collection, chromadb's HNSW index answers instead (the copy costs
 # 1.5 KiB per record with 384-dimensional vectors: 30 MiB at the limit).
 EXACT_MAX_RECORDS = 20_000
+# The same from a Chroma server, where the vectors arrive as JSON (about 4 KB per record).
+EXACT_MAX_RECORDS_REMOTE = 5_000
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,7 +32,7 @@ from index.chroma_http import (
     is_not_found,
 )
 from index.corpus import Document, Paragraph, Sentence
-from index.exact import EXACT_MAX_RECORDS, ExactVectors
+from index.exact import EXACT_MAX_RECORDS, EXACT_MAX_RECORDS_REMOTE, ExactVectors
 from index.markers import ChromaMarkers
 from index.records import (
     DocumentRecord,
@@ -242,6 +242,13 @@ class ChromaStore:
             for ids, dists in zip(result["ids"], distances, strict=True)
         ]
 
+    @guarded
+    def prepare(self, version: int) -> None:
+        """Look up a published version's collections now, and copy the vectors of the small
+        ones for exact search (``index.exact``), so no question waits for it."""
+        for kind in ("sentences", "paragraphs"):
+            self._query_handle(version, kind)
+
     def _query_handle(self, version: int, kind: str) -> tuple[Any, int, ExactVectors | None]:
         # A published version never changes, so its collection handle and size are looked up
         # once per client instead of on every question (two round-trips saved per query), and
@@ -254,7 +261,9 @@ class ChromaStore:
                 self._query_handles.clear()  # handles of a client that is gone
             collection = client.get_collection(key[1])
             count = int(collection.count())
-            exact = self._exact_copy(collection, count) if count <= EXACT_MAX_RECORDS else None
+            # Over HTTP the copy is JSON: a server's collections are copied only when smaller.
+            limit = EXACT_MAX_RECORDS_REMOTE if self.is_remote else EXACT_MAX_RECORDS
+            exact = self._exact_copy(collection, count) if count <= limit else None
             handle = (collection, count, exact)
             # Only the two newest versions queried stay cached: a re-index in progress may
             # still be answering from the old one, never from older.

@@ -67,6 +67,7 @@ class Store(Protocol):
     def paragraphs(self, version: int) -> list[Paragraph]: ...
     def sentences(self, version: int) -> list[Sentence]: ...
     def sidecar(self, version: int) -> AbstractContextManager[Path | None]: ...
+    def prepare(self, version: int) -> None: ...
     def query(
         self, version: int, kind: str, vectors: npt.NDArray[np.float32], k: int
     ) -> list[list[VectorHit]]: ...
@@ -258,6 +259,9 @@ class Engine:
             if self._snapshot is None or self._snapshot.pointer.version != pointer.version:
                 started = time.perf_counter()
                 self._snapshot = Snapshot.load(self._store, pointer)
+                # Vectors held in memory for exact search are fetched with the texts, not by
+                # the first question to reach the new version.
+                self._store.prepare(pointer.version)
                 log.info(
                     "loaded index v%d: %d paragraphs, %d sentences in %.2fs",
                     pointer.version,

@@ -195,6 +195,9 @@ class FakeStore:
         version = self.live.version + 1 if self.live else 1
         self.live = IndexPointer(version, self.model_id, 0.0, len(self.records))
 
+    def prepare(self, version: int) -> None:
+        """Nothing to load ahead: the vectors are already in memory."""
+
     def pointer(self) -> IndexPointer | None:
         if self.error is not None:
             raise self.error
