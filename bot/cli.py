@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -96,6 +97,12 @@ class ReadoutCommands(click.Group):
             raise
         except ReadoutError as exc:  # raised outside a command's friendly_errors
             click.echo(f"error: {exc}", err=True)
+            sys.exit(EXIT_ERROR)
+        except BrokenPipeError:
+            # The reader went away (``readout ask --json | head -1``): what it wanted was
+            # written. Quiet, as Unix tools are; stdout is pointed at /dev/null so the
+            # interpreter's final flush does not fail on the closed pipe again.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             sys.exit(EXIT_ERROR)
         except Exception as exc:
             # At DEBUG the log holds the whole traceback; the person gets one line either way.
@@ -426,8 +433,11 @@ def eval_command(
         click.echo(json.dumps(payload, ensure_ascii=False))
         return
     click.echo(f"top-1 citation      {report.top1}/{report.answerable}")
-    click.echo(f"phrase hit          {report.phrase_hits}/{report.answerable}")
-    click.echo(f"phrase in 1st quote {report.first_holds}/{report.answerable}")
+    if report.with_phrases:
+        click.echo(f"phrase hit          {report.phrase_hits}/{report.with_phrases}")
+        click.echo(f"phrase in 1st quote {report.first_holds}/{report.with_phrases}")
+    else:
+        click.echo("phrase hit          - (the set names no phrases)")
     click.echo(f"abstained (unansw.) {report.abstained_correctly}/{report.unanswerable}")
     click.echo(f"false abstentions   {report.false_abstentions}/{report.answerable}")
     click.echo("\nparagraph ranking (same index, same run; baselines never abstain)")
@@ -448,11 +458,10 @@ def eval_command(
     for result in report.failures:
         case = result.case
         expected = f"¶{','.join(map(str, case.paragraphs))}" if case.answerable else "abstain"
-        got = (
-            "abstained"
-            if result.answer.abstained
-            else ", ".join(f"¶{c.paragraph}" for c in result.answer.citations)
-        )
+        cited = dict.fromkeys(f"¶{c.paragraph}" for c in result.answer.citations)
+        got = "abstained" if result.answer.abstained else ", ".join(cited)
+        if case.answerable and result.top1 and not result.phrase:
+            got += " (no gold phrase in the answer)"
         click.echo(f"  {case.case_id}: {case.question}  expected {expected}, got {got}")
 
 

@@ -36,10 +36,18 @@ log = logging.getLogger(__name__)
 BUILD_TIMEOUT_SECONDS = 120.0
 
 
-def open_store(settings: Settings, *, timeout: float | None = None) -> ChromaStore:
+def open_store(
+    settings: Settings, *, timeout: float | None = None, create: bool = False
+) -> ChromaStore:
     """The embedded store at ``settings.store``, or the Chroma server at ``chroma_url``
     (connected on first use; each request waits at most ``timeout`` or
-    ``settings.chroma_timeout`` seconds)."""
+    ``settings.chroma_timeout`` seconds). Only a build may ``create`` an embedded store's
+    folder: a mistyped ``--store`` on a question is an IndexMissing, not a new empty folder."""
+    if not settings.chroma_url and not create and not settings.store.exists():
+        raise IndexMissing(
+            f"there is no index in {settings.store} yet: run `readout index PATH ...` to index "
+            "your documents, or `readout index --demo` for the bundled article."
+        )
     if settings.chroma_url:
         return ChromaStore.open_remote(
             settings.chroma_url,
@@ -87,7 +95,9 @@ def build(
     under way when the pointer flips finish on it.
     """
     if store is None:
-        store = open_store(settings, timeout=max(BUILD_TIMEOUT_SECONDS, settings.chroma_timeout))
+        store = open_store(
+            settings, timeout=max(BUILD_TIMEOUT_SECONDS, settings.chroma_timeout), create=True
+        )
     targets = [*paths, *([BUNDLED_CORPUS_DIR] if demo else [])]
     if not targets:
         targets = [Path(p) for p in recorded_paths(store)]
@@ -104,6 +114,8 @@ def build(
 
 def has_index(settings: Settings) -> bool:
     """Whether the configured store holds a published index."""
+    if not settings.chroma_url and not settings.store.exists():
+        return False
     store = open_store(settings)
     try:
         return store.pointer() is not None

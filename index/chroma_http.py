@@ -30,6 +30,9 @@ from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
 from index.errors import ConfigError, ReadoutError, StoreCorrupt, StoreUnavailable
 
+# The embedded chromadb's database file: what makes a folder an index.
+DATABASE_FILE = "chroma.sqlite3"
+
 log = logging.getLogger(__name__)
 
 # Under 5 s, so a question to a hanging Chroma server is refused within 5 s.
@@ -58,6 +61,11 @@ class ChromaConnection:
         """An embedded chromadb ``PersistentClient`` at ``path`` (created if missing)."""
         import chromadb
 
+        if path.exists() and not path.is_dir():
+            raise ConfigError(
+                f"{path} is a file, not an index folder: point --store or READOUT_STORE at a "
+                "folder (readout creates it when it indexes)."
+            )
         try:
             path.mkdir(parents=True, exist_ok=True)
             client = chromadb.PersistentClient(
@@ -65,9 +73,14 @@ class ChromaConnection:
             )
         except Exception as exc:
             log.debug("opening the store failed", exc_info=True)
-            raise StoreCorrupt(
-                f"the index at {path} cannot be opened ({type(exc).__name__}). "
+            # Advise deleting the folder only when it is an index: never someone's own files.
+            advice = (
                 f"Delete {path} and run `readout index` to rebuild it."
+                if (path / DATABASE_FILE).exists()
+                else "Point --store or READOUT_STORE at an index folder, or at a new one."
+            )
+            raise StoreCorrupt(
+                f"the index at {path} cannot be opened ({type(exc).__name__}). {advice}"
             ) from exc
         return cls(client, location=str(path))
 

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from index.chroma_http import (
+    DATABASE_FILE,
     DEFAULT_REMOTE_TIMEOUT,
     DEFAULT_TOKEN_HEADER,
     ChromaConnection,
@@ -57,9 +58,8 @@ POINTER_ID = "current"
 # chroma caps how many records one call may carry; stay well under it.
 WRITE_BATCH = 2000
 READ_BATCH = 5000
-# The embedded chromadb's database file, and how old its last write must be before an unchanged
-# stat of it is trusted to mean an unchanged pointer (see ChromaStore.pointer).
-_DATABASE_FILE = "chroma.sqlite3"
+# How old the database file's last write must be before an unchanged stat of it is trusted to
+# mean an unchanged pointer (see ChromaStore.pointer).
 _STAT_SETTLED_NS = 200_000_000
 
 
@@ -130,7 +130,7 @@ class ChromaStore:
         if self.is_remote:
             return None
         try:
-            stat = os.stat(Path(self.location) / _DATABASE_FILE)
+            stat = os.stat(Path(self.location) / DATABASE_FILE)
         except OSError:
             return None
         return (stat.st_mtime_ns, stat.st_size, stat.st_ino)

@@ -48,7 +48,9 @@ class EvalResult:
     @property
     def passed(self) -> bool:
         if self.case.answerable:
-            return self.top1 and self.phrase and not self.answer.abstained
+            # A set without phrases (SQuAD's) is scored on the paragraph alone.
+            phrase = self.phrase or not self.case.phrases
+            return self.top1 and phrase and not self.answer.abstained
         return self.answer.abstained
 
 
@@ -79,6 +81,11 @@ class EvalReport:
     @property
     def phrase_hits(self) -> int:
         return sum(r.phrase for r in self.results if r.case.answerable)
+
+    @property
+    def with_phrases(self) -> int:
+        """Answerable cases that name phrases (0 for a set labelled with paragraphs only)."""
+        return sum(bool(r.case.phrases) for r in self.results if r.case.answerable)
 
     @property
     def abstained_correctly(self) -> int:

@@ -489,7 +489,12 @@ def question_log(settings: Settings, *, enabled: bool = True) -> Iterator[Questi
 
     Yields None when disabled, or when the database cannot be opened: a warning says so and
     readout answers anyway, unlogged."""
-    if not enabled:
+    # The default log lives in the index folder: where there is none (a mistyped --store),
+    # nothing will be answered, and nothing is created to log it.
+    beside_missing_store = (
+        settings.question_log is None and not settings.chroma_url and not settings.store.exists()
+    )
+    if not enabled or beside_missing_store:
         yield None
         return
     try:

@@ -34,8 +34,46 @@ def test_reading_commands_never_build_an_index(
         "`readout index PATH ...` to index your documents, or `readout index --demo` for the "
         "bundled article."
     ]
-    store = Path(readout_env["READOUT_STORE"])
-    assert not store.exists() or not any(store.glob("*/data_level0.bin"))  # nothing embedded
+    # A mistyped --store is not created as a new empty folder (nor a question log in it).
+    assert not Path(readout_env["READOUT_STORE"]).exists()
+
+
+def test_a_store_setting_naming_a_file_is_refused_without_deleting_advice(
+    readout_env: dict[str, str], tmp_path: Path
+) -> None:
+    mine = tmp_path / "notes.txt"
+    mine.write_text("my own notes\n", encoding="utf-8")
+    for command in (("ask", "What did Xi say?"), ("index", "--demo"), ("health",)):
+        done = readout({**readout_env, "READOUT_STORE": str(mine)}, *command)
+        assert done.returncode in (1, 2), done.stdout
+        shown = done.stderr + done.stdout
+        assert "is a file, not an index folder" in shown, shown
+        assert "Delete" not in shown and "Traceback" not in shown
+    assert mine.read_text(encoding="utf-8") == "my own notes\n"
+
+
+def test_a_reader_that_stops_early_ends_the_batch_quietly(article_env: dict[str, str]) -> None:
+    import subprocess
+    import sys
+
+    batch = "What did Xi say about Taiwan?\n" * 400
+    with subprocess.Popen(
+        [sys.executable, "-m", "bot", "ask", "--json", "--no-log"],
+        env=article_env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as process:
+        assert process.stdin is not None and process.stdout is not None
+        assert process.stderr is not None
+        process.stdin.write(batch)
+        process.stdin.close()
+        assert "first red line" in process.stdout.readline()  # like `| head -1`
+        process.stdout.close()
+        errors = process.stderr.read()
+        process.wait(timeout=120)
+    assert "unexpected" not in errors and "Traceback" not in errors, errors
 
 
 def test_make_runs_index_demo_only_when_missing(readout_env: dict[str, str]) -> None:

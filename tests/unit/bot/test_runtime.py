@@ -17,7 +17,7 @@ from tests.support.fakes import FakeEmbedder
 
 
 def test_the_store_is_a_folder_or_a_server_named_without_its_password(tmp_path: Path) -> None:
-    local = runtime.open_store(Settings(store=tmp_path / "index"))
+    local = runtime.open_store(Settings(store=tmp_path / "index"), create=True)
     assert (local.location, local.is_remote) == (str(tmp_path / "index"), False)
     assert isinstance(runtime.writer_lock(Settings(store=tmp_path), local), FileWriterLock)
     remote = runtime.open_store(Settings(chroma_url="http://user:pw@127.0.0.1:9"))
@@ -31,8 +31,9 @@ def test_an_empty_store_is_an_error_naming_the_command_and_nothing_is_written(
     settings = Settings(store=tmp_path / "index")
     with pytest.raises(IndexMissing, match=r"run `readout index PATH \.\.\.`.*index --demo"):
         runtime.open_engine(settings, embedder=FakeEmbedder())
-    assert runtime.open_store(settings).pointer() is None
+    assert not (tmp_path / "index").exists()  # a reader creates nothing
     assert not runtime.has_index(settings)
+    assert runtime.open_store(settings, create=True).pointer() is None  # what a build opens
 
 
 def test_a_bare_reindex_needs_recorded_paths(tmp_path: Path) -> None:
@@ -50,7 +51,7 @@ def test_a_bare_reindex_needs_recorded_paths(tmp_path: Path) -> None:
 
 def test_has_index_and_the_repair_message(tmp_path: Path) -> None:
     settings = Settings(store=tmp_path / "index")
-    store = runtime.open_store(settings)
+    store = runtime.open_store(settings, create=True)
     build_index([BUNDLED_CORPUS_DIR], embedder=FakeEmbedder(), store=store)
     store.close()
     assert runtime.has_index(settings)

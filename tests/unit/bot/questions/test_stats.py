@@ -225,6 +225,7 @@ def test_readout_stats_without_a_log_or_with_a_bad_since(tmp_path: Path) -> None
 def test_readout_ask_logs_unless_no_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(runtime, "open_engine", lambda settings, **options: FakeEngine())
     monkeypatch.setenv("READOUT_DB", str(tmp_path / "q.sqlite3"))
+    monkeypatch.setenv("READOUT_STORE", str(tmp_path))  # a folder that exists: not "no index"
     runner = CliRunner()
     assert runner.invoke(main, ["ask", "Logged?"]).exit_code == 0
     assert runner.invoke(main, ["ask", "--no-log", "Not logged?"]).exit_code == 0
