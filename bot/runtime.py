@@ -206,8 +206,10 @@ def open_service(
     (already loaded) model for ``/healthz``."""
     from bot.health import check_health
 
-    store = open_store(settings)
+    # The model first: a damaged model is reported with its repair command, whatever the
+    # store holds.
     embedder = open_embedder(settings)
+    store = open_store(settings)
     engine = open_engine(settings, preload_model=preload_model, store=store, embedder=embedder)
 
     def health() -> tuple[bool, dict[str, Any]]:
