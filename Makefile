@@ -53,8 +53,8 @@ eval: install
 	$(READOUT) eval --store $(EVAL_STORE)-squad $(SQUAD_SET)/questions.jsonl
 
 # Refits retrieval/ranker.json (ranking and abstention) from the public sets in data/, with
-# whole documents held out for validation. Deterministic but for float noise in the encoder
-# (see the script's docstring). About 3 min.
+# whole documents held out for validation. Two runs write the same file. About 10 min on 2
+# cores (it indexes every training corpus first).
 train: install
 	$(PY) scripts/train_ranker.py
 
