@@ -6,17 +6,16 @@ It owns the discord.py client and what is Discord-specific around it, and nothin
   privileged message-content intent: mentions and DMs carry their text anyway) and
   ``AllowedMentions.none()``, so nothing a question or a document says can ping anyone;
 * the slash commands of :mod:`bot.commands` (``/ask``, ``/quote``, ``/source``, ``/help``),
-  each defined once, registered with Discord only when asked to (``readout serve discord
-  --sync``), because Discord rate-limits that;
+  each defined once (:mod:`bot.discord_app.slash`), registered with Discord only when asked
+  to (``readout serve discord --sync``), because Discord rate-limits that;
 * interactions are deferred (``defer(thinking=True)``, within Discord's 3 s) before any slow
   work, which ``bot.service.AnswerService`` runs off the event loop so the gateway heartbeat
   never stalls; mentions get a reply to the message, DMs a reply in the DM;
-* the "Show sources" and 👍/👎 buttons, whose custom ids carry a signed reference to the
-  answer (:mod:`bot.buttons`), so a click works on any replica and after a restart;
-* answers posted as one message are kept (channel and message id) so :class:`DiscordEditor`
-  can edit them when a re-index changes what they cite (``bot.updates``, started in
-  ``setup_hook`` and stopped by :meth:`DiscordApp.stop_following`); "Ask again" on such a
-  message answers its question anew;
+* the "Show sources", 👍/👎 and "Ask again" buttons and their clicks are
+  :mod:`bot.discord_app.buttons`'; posting a reply is :mod:`bot.discord_app.replies`';
+* answers posted as one message are edited by :class:`bot.discord_app.editor.DiscordEditor`
+  when a re-index changes what they cite (``bot.updates``, started in ``setup_hook`` and
+  stopped by :meth:`DiscordApp.stop_following`);
 * start-up work in discord.py's own ``setup_hook`` (after login, before the gateway): the
   invite URL, registering commands if asked, loading the model and the index;
 * follow-ups: a mention in a thread or DM where readout answered, or a reply to one of its
@@ -33,7 +32,7 @@ import asyncio
 import contextlib
 import logging
 import re
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from typing import Any, Literal, TypeAlias
 
 import discord
@@ -41,19 +40,20 @@ import yarl
 from discord import app_commands
 from discord.gateway import DiscordWebSocket
 from discord.http import Route
-from discord.utils import MISSING
 
-from bot.buttons import AnswerRef, ButtonSigner, InvalidButton, answer_ref
-from bot.discord_app.buttons import is_readout_button, register_ask_again, register_buttons
+from bot.buttons import ButtonSigner
+from bot.discord_app.buttons import register_ask_again, register_buttons
+from bot.discord_app.editor import DiscordEditor
 from bot.discord_app.gateway import GatewayGuard
-from bot.discord_app.render import (
-    corpus_label,
-    pack_messages,
-    render_discord,
-    render_notice,
-    render_sources,
-    render_update,
-    shown_question,
+from bot.discord_app.render import corpus_label
+from bot.discord_app.replies import (
+    PLATFORM,
+    apologise,
+    follow_up,
+    interaction_asker,
+    reference,
+    reply_to,
+    tell_privately,
 )
 from bot.discord_app.slash import (
     STALE_COMMANDS,
@@ -63,30 +63,16 @@ from bot.discord_app.slash import (
     sync_commands,
 )
 from bot.discord_app.threads import answer_key, thread_of
-from bot.questions.log import posted_question
-from bot.service import (
-    CHANNEL,
-    DM,
-    EXPIRED,
-    FAILED,
-    INVALID_BUTTON,
-    AnswerService,
-    Asker,
-    Reply,
-    ReplyKind,
-)
+from bot.service import CHANNEL, DM, FAILED, AnswerService, Asker, Reply
 from bot.serving import Announce, InFlight, warm_up
 from bot.settings import Settings
-from bot.updates import EditRefused, Update, start_following, stop_following
+from bot.updates import start_following, stop_following
 from index.errors import ConfigError, ReadoutError
 
 log = logging.getLogger(__name__)
 
-PLATFORM = "discord"
 INVITE_SCOPES = ("bot", "applications.commands")
 DEFAULT_GUILD_READY_TIMEOUT = 2.0
-THANKS = "Thanks for the feedback."
-UNSUPPORTED_BUTTON = "This button is no longer supported. Please ask again."
 
 Shards: TypeAlias = "int | Literal['auto'] | None"
 Interaction: TypeAlias = "discord.Interaction[discord.Client]"
@@ -209,7 +195,6 @@ class DiscordApp:
         self.ask_again_button = register_ask_again(self)
         client.event(self.on_message)
         client.event(self.on_ready)
-        client.event(self.on_interaction)
         self.gateway = GatewayGuard(client)
 
     async def setup(self) -> None:
@@ -254,149 +239,11 @@ class DiscordApp:
             log.warning("could not defer interaction %s (HTTP %s)", interaction.id, exc.status)
             return
         try:
-            reply = await work(_asker(interaction))
-            await self._follow_up(interaction, reply)
+            reply = await work(interaction_asker(interaction))
+            await follow_up(self, interaction, reply)
         except Exception:
             log.exception("answering interaction %s failed", interaction.id)
-            await _apologise(interaction)
-
-    async def _follow_up(self, interaction: Interaction, reply: Reply) -> None:
-        if reply.kind is ReplyKind.DUPLICATE:
-            return
-        if reply.is_public and reply.answer is not None:
-            messages = pack_messages(render_discord(reply.answer, corpus=self.corpus))
-            view = self._answer_view(reply)
-            for index, embeds in enumerate(messages):
-                last = index == len(messages) - 1
-                sent = await interaction.followup.send(
-                    embeds=list(embeds), view=view if last else MISSING, wait=True
-                )
-                if len(messages) == 1:
-                    self.service.posted(reply, PLATFORM, str(sent.channel.id), str(sent.id))
-            return
-        # A notice (usage, slow down, an apology) is for the asker alone, but the "thinking"
-        # message a deferral leaves is public and the first follow-up would inherit that; so
-        # remove it and answer ephemerally.
-        with contextlib.suppress(discord.HTTPException):
-            await interaction.delete_original_response()
-        for content in render_notice(reply.text):
-            await interaction.followup.send(content, ephemeral=True, wait=True)
-
-    # -- buttons ---------------------------------------------------------------------------
-
-    async def show_sources(self, interaction: Interaction, sealed: str) -> None:
-        """The cited paragraphs in full, scores and reasons, for the clicker only; rebuilt on
-        whichever process gets the click (see :mod:`bot.buttons`)."""
-        if not self.service.first_delivery(f"discord:interaction:{interaction.id}"):
-            return
-        try:
-            ref = self._opened(sealed)
-            if ref is None:
-                await interaction.response.send_message(INVALID_BUTTON, ephemeral=True)
-                return
-            if self.service.recent_answer(ref.answer_id) is None:
-                # Rebuilding takes a moment: acknowledge within Discord's 3 s first.
-                await interaction.response.defer(ephemeral=True, thinking=True)
-            seen_as = shown_question(interaction.message.embeds if interaction.message else [])
-            reply = await self.service.sources(_asker(interaction), ref, seen_as=seen_as)
-            if reply.answer is None:
-                await self._private(interaction, render_notice(reply.text))
-                return
-            if reply.text:  # the index changed since the answer
-                await self._private(interaction, render_notice(reply.text))
-            for embeds in pack_messages(render_sources(reply.answer, corpus=self.corpus)):
-                await self._private(interaction, embeds=list(embeds))
-        except Exception:
-            log.exception("showing sources failed")
-            await _apologise(interaction)
-
-    async def record_vote(self, interaction: Interaction, sealed: str, vote: int) -> None:
-        """👍/👎 recorded against the answer id the button carries, on any process."""
-        if not self.service.first_delivery(f"discord:interaction:{interaction.id}"):
-            return
-        try:
-            ref = self._opened(sealed)
-            if ref is None:
-                await interaction.response.send_message(INVALID_BUTTON, ephemeral=True)
-                return
-            self.service.record_feedback(ref.answer_id, _asker(interaction), vote)
-            await interaction.response.send_message(THANKS, ephemeral=True)
-        except Exception:
-            log.exception("recording feedback failed")
-            await _apologise(interaction)
-
-    async def _private(
-        self, interaction: Interaction, contents: tuple[str, ...] = (), **embeds: Any
-    ) -> None:
-        """Send to the clicker only: as the response, or as follow-ups once responded."""
-        for content in contents or (MISSING,):
-            if not interaction.response.is_done():
-                await interaction.response.send_message(content, ephemeral=True, **embeds)
-            else:
-                await interaction.followup.send(content, ephemeral=True, wait=True, **embeds)
-
-    def _opened(self, sealed: str) -> AnswerRef | None:
-        """The answer a clicked button is under; None (logged, without the value) if forged."""
-        try:
-            return self.signer.open(sealed)
-        except InvalidButton as exc:
-            log.info("refused a Discord button click: %s", exc)
-            return None
-
-    async def ask_again(self, interaction: Interaction) -> None:
-        """ "Ask again" on an answer whose cited text changed: its question (kept in the
-        question log for that message) answered anew, as ``/ask`` would."""
-        message = interaction.message
-        question = None
-        if message is not None:
-            question = await asyncio.to_thread(
-                posted_question,
-                self.settings.question_log_path,
-                PLATFORM,
-                str(message.channel.id),
-                str(message.id),
-            )
-        if not question:
-            if self.service.first_delivery(f"discord:interaction:{interaction.id}"):
-                with contextlib.suppress(discord.HTTPException):
-                    await interaction.response.send_message(EXPIRED, ephemeral=True)
-            return
-        await self.deferred(interaction, lambda asker: self.service.ask(asker, question))
-
-    async def on_interaction(self, interaction: Interaction) -> None:
-        """A click on a button no registered item handles (one from an older readout, whose
-        custom id has another format) gets a private notice: discord.py drops it silently, and
-        Discord would show the clicker "This interaction failed"."""
-        if interaction.type is not discord.InteractionType.component:
-            return
-        data: Mapping[str, object] = interaction.data or {}  # a union of TypedDicts
-        custom_id = data.get("custom_id")
-        if not isinstance(custom_id, str) or is_readout_button(custom_id):
-            return  # the dynamic items answer these
-        if not self.service.first_delivery(f"discord:interaction:{interaction.id}"):
-            return
-        log.info("answered a click on an unsupported button (%d characters)", len(custom_id))
-        try:
-            await interaction.response.send_message(UNSUPPORTED_BUTTON, ephemeral=True)
-        except Exception:
-            log.exception("answering a click on an unsupported button failed")
-            await _apologise(interaction)
-
-    def _answer_view(self, reply: Reply) -> discord.ui.View:
-        """Buttons made only of dynamic items: discord.py keeps no per-message state for them,
-        and their custom ids route to the answer after a restart too."""
-        view = discord.ui.View(timeout=None)
-        if reply.answer is None:
-            return view
-        asked = reply.kind is ReplyKind.ANSWER
-        sealed = self.signer.seal_short(
-            answer_ref(reply.answer, reply.answer_id, asked=asked, follows=reply.follows)
-        )
-        if reply.answer.citations:
-            view.add_item(self.sources_button(sealed))
-        view.add_item(self.vote_button("up", sealed))
-        view.add_item(self.vote_button("down", sealed))
-        return view
+            await apologise(interaction)
 
     # -- mentions and DMs ------------------------------------------------------------------
 
@@ -420,7 +267,7 @@ class DiscordApp:
             reply = await self.service.ask(
                 asker, question, thread=thread_of(message, me.id, self.signer)
             )
-            for sent in await self._reply_to(message, reply):
+            for sent in await reply_to(self, message, reply):
                 # a reply to any message of this answer continues its conversation
                 self.service.continue_conversation(answer_key(sent.id), reply)
         except discord.Forbidden:
@@ -428,32 +275,7 @@ class DiscordApp:
         except Exception:
             log.exception("answering message %s failed", message.id)
             with contextlib.suppress(discord.HTTPException):
-                await message.channel.send(FAILED, reference=_reference(message))
-
-    async def _reply_to(self, message: discord.Message, reply: Reply) -> list[discord.Message]:
-        """Post ``reply`` as a reply to ``message`` (in its channel, thread or DM); the
-        messages of an answer, once posted."""
-        if reply.kind is ReplyKind.DUPLICATE:
-            return []
-        if reply.is_public and reply.answer is not None:
-            messages = pack_messages(render_discord(reply.answer, corpus=self.corpus))
-            view = self._answer_view(reply)
-            posted = []
-            for index, embeds in enumerate(messages):
-                sent = await message.channel.send(
-                    embeds=list(embeds),
-                    view=view if index == len(messages) - 1 else MISSING,
-                    reference=_reference(message) if index == 0 else MISSING,
-                )
-                posted.append(sent)
-                if len(messages) == 1:
-                    self.service.posted(reply, PLATFORM, str(sent.channel.id), str(sent.id))
-            return posted
-        for index, content in enumerate(render_notice(reply.text)):
-            await message.channel.send(
-                content, reference=_reference(message) if index == 0 else MISSING
-            )
-        return []
+                await message.channel.send(FAILED, reference=reference(message))
 
     async def on_ready(self) -> None:
         user, guilds = self.client.user, len(self.client.guilds)
@@ -471,7 +293,7 @@ class DiscordApp:
         command = stale_command(error)
         if command is None:
             log.error("slash command failed", exc_info=error)
-            await _apologise(interaction)
+            await apologise(interaction)
             return
         # Not a failure of readout's: the registration is older than the code. Tell the
         # operator once (every user of the command would repeat it), the user every time.
@@ -486,42 +308,11 @@ class DiscordApp:
             )
         else:
             log.debug("stale slash command /%s again", command)
-        await _tell_privately(interaction, STALE_COMMANDS.format(command=command))
+        await tell_privately(interaction, STALE_COMMANDS.format(command=command))
 
     async def sync_commands(self, guild_id: str = "") -> str:
         """Register the slash commands (globally, or in one guild for instant updates)."""
         return await sync_commands(self.tree, guild_id)
-
-
-class DiscordEditor:
-    """Replaces an answer the bot posted with a message edit (``bot.updates.Editor``), through
-    discord.py's HTTP client and so its rate-limit buckets.
-
-    A follow-up to an interaction is the bot's own message too, so it is edited the same way
-    (the interaction's token would expire after 15 minutes); only messages the log recorded
-    are ever asked for."""
-
-    platform = PLATFORM
-
-    def __init__(self, app: DiscordApp) -> None:
-        self._app = app
-
-    async def edit(self, update: Update) -> None:
-        app = self._app
-        content, embeds = render_update(update, corpus=app.corpus)
-        view = discord.ui.View(timeout=None)
-        if update.answer.abstained:
-            view.add_item(app.ask_again_button())
-        else:
-            view = app._answer_view(
-                Reply(ReplyKind.ANSWER, update.answer.text, update.answer, update.answer_id)
-            )
-        channel = app.client.get_partial_messageable(int(update.post.channel))
-        message = channel.get_partial_message(int(update.post.message))
-        try:
-            await message.edit(content=content or None, embeds=list(embeds), view=view)
-        except (discord.NotFound, discord.Forbidden) as exc:  # deleted, or access lost
-            raise EditRefused(f"HTTP {exc.status}") from None
 
 
 # -- internals -------------------------------------------------------------------------------
@@ -538,27 +329,6 @@ async def _recommended_shards(client: discord.Client) -> int:
     return count
 
 
-def _asker(interaction: Interaction) -> Asker:
-    kind = CHANNEL if interaction.guild_id is not None else DM
-    return Asker(PLATFORM, str(interaction.user.id), kind)
-
-
-async def _apologise(interaction: Interaction) -> None:
-    """The generic apology (never the exception), wherever the interaction stands."""
-    await _tell_privately(interaction, FAILED)
-
-
-async def _tell_privately(interaction: Interaction, text: str) -> None:
-    """A notice for the user alone, wherever the interaction stands."""
-    try:
-        if interaction.response.is_done():
-            await interaction.followup.send(text, ephemeral=True)
-        else:
-            await interaction.response.send_message(text, ephemeral=True)
-    except Exception:  # e.g. shutting down, or the interaction expired: nothing left to tell
-        log.debug("could not answer interaction %s", interaction.id, exc_info=True)
-
-
 def _mentions(message: discord.Message, user_id: int) -> bool:
     """Addressed to us by a real mention (``@everyone`` does not count) or a reply ping."""
     return user_id in message.raw_mentions or any(user.id == user_id for user in message.mentions)
@@ -567,8 +337,3 @@ def _mentions(message: discord.Message, user_id: int) -> bool:
 def strip_mention(content: str, user_id: int) -> str:
     """The question in a message that mentions the bot: its mention tokens removed."""
     return re.sub(rf"<@!?{user_id}>", " ", content)
-
-
-def _reference(message: discord.Message) -> discord.MessageReference:
-    # the question may have been deleted meanwhile: then answer without the reply arrow
-    return message.to_reference(fail_if_not_exists=False)

@@ -18,13 +18,8 @@ from collections.abc import AsyncIterator
 import aiohttp
 import discord
 
-from bot.discord_app.app import (
-    DEFAULT_GUILD_READY_TIMEOUT,
-    DiscordApp,
-    DiscordEditor,
-    Shards,
-    create_app,
-)
+from bot.discord_app.app import DEFAULT_GUILD_READY_TIMEOUT, DiscordApp, Shards, create_app
+from bot.discord_app.editor import DiscordEditor
 from bot.discord_app.render import corpus_label
 from bot.service import AnswerService
 from bot.serving import SHUTDOWN_GRACE_SECONDS, Announce, health_server, stop_on_signals

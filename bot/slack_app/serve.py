@@ -31,13 +31,9 @@ from bot.serving import (
     warm_up,
 )
 from bot.settings import Settings
-from bot.slack_app.app import (
-    SlackEditor,
-    button_signer,
-    create_app,
-    create_web_client,
-    listener_tasks,
-)
+from bot.slack_app.app import create_app, create_web_client, listener_tasks
+from bot.slack_app.buttons import button_signer
+from bot.slack_app.editor import SlackEditor
 from bot.updates import start_following, stop_following
 from index.errors import ConfigError, ReadoutError
 

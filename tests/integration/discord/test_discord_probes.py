@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from bot.discord_app.app import UNSUPPORTED_BUTTON
+from bot.discord_app.buttons import UNSUPPORTED_BUTTON
 from bot.discord_app.gateway import FIRST_RECONNECT_DELAY
 from bot.discord_app.slash import STALE_COMMANDS
 from bot.service import USAGE, AnswerService

@@ -21,7 +21,7 @@ from bot.questions.log import QuestionLog
 from bot.service import FAILED, INVALID_BUTTON, USAGE, AnswerService
 from bot.settings import Settings
 from bot.slack_app import listener_tasks
-from bot.slack_app.app import THANKS
+from bot.slack_app.buttons import THANKS
 from bot.slack_app.render import (
     FEEDBACK_DOWN,
     FEEDBACK_UP,

@@ -14,12 +14,14 @@ from typing import Any
 
 import pytest
 
-from bot.discord_app.app import DiscordEditor
 from bot.discord_app.buttons import ASK_AGAIN_ID
+from bot.discord_app.editor import DiscordEditor
 from bot.questions.log import QuestionLog
 from bot.service import EXPIRED, AnswerService
 from bot.settings import Settings
-from bot.slack_app.app import SlackEditor, button_signer, create_web_client
+from bot.slack_app.app import create_web_client
+from bot.slack_app.buttons import button_signer
+from bot.slack_app.editor import SlackEditor
 from bot.slack_app.render import ASK_AGAIN
 from bot.updates import EditRefused, Post, Update
 from retrieval.answer import Answer, Citation

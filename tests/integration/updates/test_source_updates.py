@@ -22,12 +22,13 @@ import aiohttp
 import pytest
 
 from bot import runtime
-from bot.discord_app.app import DiscordEditor
+from bot.discord_app.editor import DiscordEditor
 from bot.questions.log import QuestionLog
 from bot.service import AnswerService
 from bot.settings import Settings
 from bot.slack_app import listener_tasks
-from bot.slack_app.app import SlackEditor, button_signer
+from bot.slack_app.buttons import button_signer
+from bot.slack_app.editor import SlackEditor
 from bot.updates import FollowReport, SourceFollower
 from index.corpus import BUNDLED_CORPUS_DIR
 from index.embedder import OnnxEmbedder
