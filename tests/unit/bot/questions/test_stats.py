@@ -24,32 +24,11 @@ from bot.questions.stats import (
 )
 from bot.service import UNAVAILABLE, Asker, Reply, ReplyKind
 from index.errors import ConfigError
-from retrieval.answer import Answer, Citation
 from tests.support.fakes import FakeEngine
+from tests.support.question_logs import DAY, MONDAY, Clock, answer
 
-DAY = 86_400.0
-MONDAY = 1_767_571_200.0  # 2026-01-05T00:00:00Z
 ALICE = Asker("slack", "U0ALICE", "channel")
 BOB = Asker("discord", "4242", "dm")
-
-
-class Clock:
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def answer(question: str, *paragraphs: int) -> Answer:
-    if not paragraphs:
-        return Answer.not_covered(question, 1)
-    citations = tuple(
-        Citation(n, "call", "Call", paragraph, 1, f"Sentence {n}.", 0.7)
-        for n, paragraph in enumerate(paragraphs, start=1)
-    )
-    text = " ".join(f"Sentence {c.n}. [{c.n}]" for c in citations)
-    return Answer(question, text, False, citations, 1)
 
 
 @pytest.fixture
