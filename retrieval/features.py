@@ -76,6 +76,25 @@ FEATURES: tuple[str, ...] = (
     "question_best_words",
 )
 
+# The features that compare a candidate with the other candidates of its question rather than
+# with the question: they shift when unrelated documents join the index, so the answer head
+# (whether anything answers) is fitted without them (``scripts/train_ranker.py``).
+RELATIVE_FEATURES = frozenset(
+    {
+        "dense_sentence_gap",
+        "dense_paragraph_gap",
+        "lexical_sentence_relative",
+        "lexical_paragraph_relative",
+        "words_sentence_relative",
+        "words_paragraph_relative",
+        "rank_words_paragraph",
+        "rank_dense_sentence",
+        "rank_dense_paragraph",
+        "rank_lexical_sentence",
+        "rank_lexical_paragraph",
+    }
+)
+
 
 @dataclass(frozen=True, slots=True)
 class Hits:

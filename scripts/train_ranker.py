@@ -23,8 +23,9 @@ answering will.
   The answer head learns from all of those; the rank head only from the likeliest answer
   sentence (see ``_answer_sentence_only``).
 * The answer head does not see the features that compare a candidate with the others
-  (``RELATIVE``: ranks, gaps, shares of the best): whether the documents hold an answer should
-  not change because unrelated documents were added beside them. The rank head uses them all.
+  (``features.RELATIVE_FEATURES``: ranks, gaps, shares of the best): whether the documents
+  hold an answer should not change because unrelated documents were added beside them. The
+  rank head uses them all.
 * Each question weighs the same, however many candidates it has, and each set its
   ``SET_SHARE``.
 * Validation leaves whole documents out (``GroupKFold`` over documents; the off-corpus
@@ -62,7 +63,7 @@ from bot.settings import Settings
 from retrieval import policy
 from retrieval.engine import Engine, Scored
 from retrieval.evaluation import holds_answer
-from retrieval.features import FEATURES
+from retrieval.features import FEATURES, RELATIVE_FEATURES
 from retrieval.policy import Calibration
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -123,23 +124,6 @@ REGULARISATION = 1.0  # sklearn's C; the cross-validated top-1 is flat from 0.1 
 # How much more a refusal of an answerable question costs than an answer to one the documents do
 # not cover: the user can check a quote, but cannot get an answer readout withheld.
 REFUSAL_COST = 2.0
-# Features that compare a candidate with the other candidates of its question, not with the
-# question: the answer head leaves them out (see the module docstring).
-RELATIVE = frozenset(
-    {
-        "dense_sentence_gap",
-        "dense_paragraph_gap",
-        "lexical_sentence_relative",
-        "lexical_paragraph_relative",
-        "words_sentence_relative",
-        "words_paragraph_relative",
-        "rank_words_paragraph",
-        "rank_dense_sentence",
-        "rank_dense_paragraph",
-        "rank_lexical_sentence",
-        "rank_lexical_paragraph",
-    }
-)
 OFF_CORPUS_ARTICLES = 3
 # Each set's share of the training weight. Questions on the article are few, but they are the
 # product's other style (paraphrase, chat wording, statements by speakers), and a set of 33
@@ -324,7 +308,7 @@ def fit(questions: list[Question], indices: range | np.ndarray, model_id: str) -
     )
     sentence_weight = np.concatenate([_answer_sentence_only(q) for q in chosen])
     rank_coef, rank_intercept = _head(standard, labels, question_weight * sentence_weight)
-    absolute = np.array([name not in RELATIVE for name in FEATURES])
+    absolute = np.array([name not in RELATIVE_FEATURES for name in FEATURES])
     answer_coef, intercept = _head(standard[:, absolute], labels, question_weight)
     coef = np.zeros(len(FEATURES))
     coef[absolute] = answer_coef

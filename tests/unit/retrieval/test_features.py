@@ -5,6 +5,7 @@ import pytest
 
 from retrieval.features import (
     FEATURES,
+    RELATIVE_FEATURES,
     CorpusView,
     Hits,
     Searches,
@@ -107,3 +108,7 @@ def test_measure_gives_one_row_per_candidate_with_the_named_features() -> None:
 
 def test_measure_of_no_candidates_is_an_empty_matrix() -> None:
     assert measure([], _searches(), VIEW).shape == (0, len(FEATURES))
+
+
+def test_the_relative_features_are_features() -> None:
+    assert RELATIVE_FEATURES <= set(FEATURES)
