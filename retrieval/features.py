@@ -14,6 +14,7 @@ question's IDF weight, reciprocal ranks, and yes/no flags.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 
 import numpy as np
@@ -234,15 +235,14 @@ def measure(rows: Sequence[int], searches: Searches, corpus: CorpusView) -> npt.
     stem_weights = dict(zip(searches.query.stems, searches.query.weights, strict=True))
     for doc in {corpus.doc_of_paragraph[p] for p in paragraphs}:
         held = corpus.title_stems.get(doc, frozenset())
-        title_cover[doc] = sum(w for s, w in stem_weights.items() if s in held) / total
+        title_cover[doc] = _stem_share(held, stem_weights, total)
     columns["coverage_title"] = np.array(
         [title_cover[corpus.doc_of_paragraph[p]] for p in paragraphs]
     )
 
     headings = {p: corpus.heading_stems(p) for p in set(paragraphs)}
-    columns["coverage_heading"] = np.array(
-        [sum(w for s, w in stem_weights.items() if s in headings[p]) / total for p in paragraphs]
-    )
+    heading_cover = {p: _stem_share(held, stem_weights, total) for p, held in headings.items()}
+    columns["coverage_heading"] = np.array([heading_cover[p] for p in paragraphs])
     stem_of = {i: s for s, i in zip(searches.query.stems, searches.query.ids, strict=True)}
     context = []
     for row, paragraph in zip(rows, paragraphs, strict=True):
@@ -251,7 +251,7 @@ def measure(rows: Sequence[int], searches: Searches, corpus: CorpusView) -> npt.
         for source in (row,) if before is None else (row, before):
             tokens = corpus.sentence_tokens(source).tolist()
             found.update(stem_of[t] for t in tokens if t in weights)
-        context.append(sum(stem_weights[s] for s in found) / total)
+        context.append(_stem_share(found, stem_weights, total))
     columns["coverage_context"] = np.array(context)
 
     typed = np.array([corpus.has_answer_type(r) for r in rows], dtype=np.float64)
@@ -285,6 +285,11 @@ def _query_terms(
     total = sum(query.weights) or 1.0
     pairs = [(a, b) for a, b in zip(query.ids, query.ids[1:], strict=False) if a >= 0 and b >= 0]
     return weights, total, pairs
+
+
+def _stem_share(held: AbstractSet[str], stem_weights: Mapping[str, float], total: float) -> float:
+    """The share of the question's IDF weight (``total``) whose stems ``held`` contains."""
+    return sum(w for s, w in stem_weights.items() if s in held) / total
 
 
 def _reciprocal(ranks: Mapping[int, int], keys: Sequence[int]) -> npt.NDArray[np.float64]:
