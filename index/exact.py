@@ -36,18 +36,15 @@ class ExactVectors:
 
     @classmethod
     def of(cls, ids: list[str], vectors: Any) -> ExactVectors:
-        raw = np.asarray(vectors, dtype=np.float32).reshape(len(ids), -1)
-        norms = np.linalg.norm(raw, axis=1, keepdims=True)
         # Cosine space, as the collections are created: unit rows make it a dot product.
-        unit = raw / np.where(norms > 0, norms, 1.0)
+        unit = _unit_rows(np.asarray(vectors, dtype=np.float32).reshape(len(ids), -1))
         return cls(tuple(ids), np.ascontiguousarray(unit, dtype=np.float32))
 
     def query(self, vectors: Any, k: int) -> list[list[VectorHit]]:
         """The ``k`` most similar records to each query vector, most similar first (ties in
         the store's id order, so the result is the same on every run)."""
-        raw = np.asarray(vectors, dtype=np.float32).reshape(-1, self.matrix.shape[1])
-        norms = np.linalg.norm(raw, axis=1, keepdims=True)
-        similarities = (raw / np.where(norms > 0, norms, 1.0)) @ self.matrix.T
+        queries = np.asarray(vectors, dtype=np.float32).reshape(-1, self.matrix.shape[1])
+        similarities = _unit_rows(queries) @ self.matrix.T
         k = min(k, len(self.ids))
         hits: list[list[VectorHit]] = []
         for row in similarities:
@@ -58,3 +55,9 @@ class ExactVectors:
             top = top[np.lexsort((top, -row[top]))]
             hits.append([VectorHit(self.ids[i], float(row[i])) for i in top])
         return hits
+
+
+def _unit_rows(matrix: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    """``matrix`` with each nonzero row scaled to unit length."""
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    return (matrix / np.where(norms > 0, norms, 1.0)).astype(np.float32, copy=False)
