@@ -114,9 +114,10 @@ def build(
 
 def has_index(settings: Settings) -> bool:
     """Whether the configured store holds a published index."""
-    if not settings.chroma_url and not settings.store.exists():
+    try:
+        store = open_store(settings)
+    except IndexMissing:  # no store folder yet
         return False
-    store = open_store(settings)
     try:
         return store.pointer() is not None
     finally:
